@@ -1,0 +1,43 @@
+"""The limits a node enforces on every connection, in one frozen object.
+
+Each limit is a number a host may change (flag or `HEARTH_*` variable); the defaults are
+chosen for this protocol, not taken from a library. The memory arithmetic that bounds a
+node lives beside each value so a host can size a machine:
+
+- `frame_bytes` (32 KiB): the largest inbound frame. An SDP offer with many candidates is
+  ~6-12 KiB; nothing else comes close. A reader buffers at most one frame per connection,
+  so 5,000 connections cost at most 160 MiB in the worst instant, never more.
+- `outbound_frames` (256): frames queued for one slow client before it is dropped and left
+  to resume. Chat frames are ~150 B, so a full queue is ~40 KiB per connection.
+- `rate_per_second` / `rate_burst`: a token bucket per connection; a member typing and a
+  browser negotiating media (ICE candidates arrive in bursts of ~20) stay far below it.
+- `hello_per_minute`: hello attempts per address, which bounds guessing of invite tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    frame_bytes: int = 32 * 1024
+    rate_per_second: float = 20.0
+    rate_burst: int = 60
+    chat_chars: int = 2000
+    name_chars: int = 40
+    support_chars: int = 1000
+    topic_chars: int = 200
+    lobby_message_chars: int = 300
+    connections_per_ip: int = 20
+    hello_per_minute: int = 30
+    outbound_frames: int = 256
+    hello_timeout_seconds: float = 10.0
+    ping_interval_seconds: float = 20.0
+    ping_timeout_seconds: float = 20.0
+    dedupe_window_seconds: float = 300.0
+
+    @classmethod
+    def names(cls) -> tuple[str, ...]:
+        """The field names, which are also the suffixes of the `HEARTH_*` variables."""
+        return tuple(f.name for f in fields(cls))
