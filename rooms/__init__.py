@@ -6,6 +6,7 @@ time, fresh ids and a shuffle's seed arrive as arguments or inside commands.
 """
 
 from rooms.audience import Audience, Viewer, may_see, viewer_of
+from rooms.commands import AnyCommand
 from rooms.decide import decide
 from rooms.decide.timer import next_wakeup
 from rooms.errors import Invalid, NotAllowed, RoomError, RoomLocked
@@ -16,6 +17,7 @@ from rooms.snapshot import RoomInfo, snapshot
 from rooms.state import Person, Role, RoomState
 
 __all__ = [
+    "AnyCommand",
     "AnyEvent",
     "Audience",
     "Event",

@@ -440,13 +440,24 @@ def wire_name(field: str) -> str:
     return field[:-1] if field.endswith("_") else field
 
 
+def _wire_fields(cls: type[AnyEvent]) -> tuple[tuple[str, str, bool], ...]:
+    return tuple(
+        (f.name, wire_name(f.name), f.name in PRIVATE_FIELDS) for f in dataclasses.fields(cls)
+    )
+
+
+# (python name, wire name, private) per event type, worked out once: fan-out runs this a lot.
+WIRE_FIELDS: dict[type[AnyEvent], tuple[tuple[str, str, bool], ...]] = {
+    cls: _wire_fields(cls) for cls in EVENT_TYPES.values()
+}
+
+
 def fields_of(event: AnyEvent, *, private: bool = False) -> dict[str, object]:
     """The event as a flat map with `type`; `private=True` keeps fields meant for storage."""
     out: dict[str, object] = {"type": event.TYPE}
-    for f in dataclasses.fields(event):
-        if not private and f.name in PRIVATE_FIELDS:
-            continue
-        out[wire_name(f.name)] = getattr(event, f.name)
+    for name, wire, is_private in WIRE_FIELDS[type(event)]:
+        if private or not is_private:
+            out[wire] = getattr(event, name)
     return out
 
 

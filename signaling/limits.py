@@ -7,8 +7,12 @@ node lives beside each value so a host can size a machine:
 - `frame_bytes` (32 KiB): the largest inbound frame. An SDP offer with many candidates is
   ~6-12 KiB; nothing else comes close. A reader buffers at most one frame per connection,
   so 5,000 connections cost at most 160 MiB in the worst instant, never more.
-- `outbound_frames` (256): frames queued for one slow client before it is dropped and left
-  to resume. Chat frames are ~150 B, so a full queue is ~40 KiB per connection.
+- `outbound_bytes` (256 KiB): bytes waiting to be written to one slow client before it is
+  dropped and left to resume (about 1,500 chat frames). It bounds a stalled reader's cost.
+- `history_events` / `history_seconds`: each room keeps at most this much history for
+  resuming members (~300 B an event, so ~300 KiB a busy room); `history_seconds` is never
+  shorter than the grace period. `replay_events` caps one resume's replay: past it, a
+  snapshot is cheaper and is sent instead.
 - `rate_per_second` / `rate_burst`: a token bucket per connection; a member typing and a
   browser negotiating media (ICE candidates arrive in bursts of ~20) stay far below it.
 - `hello_per_minute`: hello attempts per address, which bounds guessing of invite tokens.
@@ -31,11 +35,14 @@ class Limits:
     lobby_message_chars: int = 300
     connections_per_ip: int = 20
     hello_per_minute: int = 30
-    outbound_frames: int = 256
+    outbound_bytes: int = 256 * 1024
     hello_timeout_seconds: float = 10.0
     ping_interval_seconds: float = 20.0
     ping_timeout_seconds: float = 20.0
     dedupe_window_seconds: float = 300.0
+    history_events: int = 1000
+    history_seconds: float = 3600.0
+    replay_events: int = 500
 
     @classmethod
     def names(cls) -> tuple[str, ...]:

@@ -1,0 +1,158 @@
+"""Live meetings in this process: the broker, the signaling node, the timers, their wiring.
+
+`meetings_hook` is the lifespan hook that brings them up after the room store and metrics
+exist, and takes them down in reverse: on shutdown every connection is closed with
+GOING_AWAY, so clients resume (on another node, behind a load balancer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+import structlog
+from starlette.applications import Starlette
+from starlette.types import Scope
+
+from rooms import MemberId, RoomId, RoomInfo
+from rooms.state import Role
+from server.metrics import Metrics
+from server.room_store import RoomDef, RoomStore
+from server.settings import Settings, ice_servers
+from server.state import no_live_counts, node_state, nothing_on_delete
+from server.timers import Timers
+from signaling.closes import Close
+from signaling.memory_broker import MemoryBroker
+from signaling.node import Node
+
+log = structlog.get_logger("hearth.meetings")
+
+SWEEP_SECONDS = 60.0
+
+
+def room_info(d: RoomDef) -> RoomInfo:
+    return RoomInfo(RoomId(d.id), d.name, d.guidelines, d.crisis, d.share_seconds)
+
+
+class StoreDirectory:
+    """The signaling node's view of room definitions, over the host's RoomStore."""
+
+    def __init__(self, store: RoomStore) -> None:
+        self._store = store
+
+    async def enter(self, room: str, token: str) -> tuple[RoomInfo, Role] | None:
+        role = await self._store.check_token(room, token)
+        if role is None:
+            return None
+        d = await self._store.get(room)
+        return None if d is None else (room_info(d), Role(role))
+
+    async def info(self, room: str) -> RoomInfo | None:
+        d = await self._store.get(room)
+        return None if d is None else room_info(d)
+
+
+class MetricsTelemetry:
+    """signaling.node.Telemetry, counted in the node's Prometheus metrics."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self._m = metrics
+        self._frames_in = metrics.frames_in
+        self._frames_out = metrics.frames_out
+
+    def frame_in(self) -> None:
+        self._frames_in.inc()
+
+    def frames_out(self, count: int) -> None:
+        if count:
+            self._frames_out.inc(count)
+
+    def error(self, code: str) -> None:
+        self._m.errors.labels(code=code).inc()
+
+    def command(self, op: str) -> None:
+        self._m.commands.labels(op=op).inc()
+
+    def fanout(self, seconds: float) -> None:
+        self._m.fanout_seconds.observe(seconds)
+
+    def resume(self, outcome: str) -> None:
+        self._m.resumes.labels(outcome=outcome).inc()
+
+    def connections(self, delta: int) -> None:
+        self._m.connections.inc(delta)
+
+
+def signaling_node(scope: Scope) -> Node:
+    node: Node = scope["app"].state.signaling
+    return node
+
+
+def build_node(settings: Settings, store: RoomStore, metrics: Metrics) -> Node:
+    broker = MemoryBroker(settings.limits, grace_seconds=settings.grace_seconds)
+
+    def ice(member: MemberId, now: float) -> list[dict[str, object]]:
+        return [dict(s) for s in ice_servers(settings, now, member)]
+
+    return Node(
+        broker,
+        StoreDirectory(store),
+        limits=settings.limits,
+        grace_seconds=settings.grace_seconds,
+        ice=ice,
+        telemetry=MetricsTelemetry(metrics),
+    )
+
+
+@contextlib.asynccontextmanager
+async def meetings_hook(app: Starlette) -> AsyncIterator[None]:
+    state = node_state(app)
+    node = build_node(state.settings, state.store, state.metrics)
+    timers = Timers(node)
+    await node.broker.start()
+    await timers.start()
+    app.state.signaling = node
+
+    async def live_counts(room_id: str) -> tuple[int, int]:
+        view = await node.broker.read(RoomId(room_id))
+        if view.state.ended:
+            return (0, 0)
+        return len(view.state.admitted()), len(view.state.lobby())
+
+    async def end_room(room_id: str) -> None:
+        room = RoomId(room_id)
+        local = node.hub.rooms.get(room)
+        for seat in list(local.seats.values()) if local else []:
+            seat.close(Close.ENDED, "room deleted")
+        await node.broker.drop_room(room)
+
+    # What create_app was given explicitly (tests do) wins; defaults give way to the node.
+    if state.live_counts is no_live_counts:
+        state.live_counts = live_counts
+    if state.on_room_deleted is nothing_on_delete:
+        state.on_room_deleted = end_room
+    given_readiness = state.readiness
+
+    async def readiness() -> bool:
+        return await node.broker.ready() and await given_readiness()
+
+    state.readiness = readiness
+
+    async def sweep() -> None:
+        while True:
+            await asyncio.sleep(SWEEP_SECONDS)
+            node.addresses.sweep(time.monotonic())
+            state.metrics.rooms_live.set(len(await node.broker.live_rooms()))
+
+    sweeper = asyncio.create_task(sweep())
+    try:
+        yield
+    finally:
+        sweeper.cancel()
+        for local in list(node.hub.rooms.values()):
+            for seat in list(local.seats.values()):
+                seat.close(Close.GOING_AWAY, "node stopping")
+        await timers.close()
+        await node.broker.close()

@@ -1,0 +1,361 @@
+"""One client connection: hello, the seat, every frame after it, and the goodbye.
+
+Rules:
+- Every inbound frame is rate-limited, size-checked, decoded and validated before anything
+  else; a bad one gets an `error` (echoing its id when it has one) and changes nothing. The
+  connection stays open; only the transport closes for frames past the hard limit (1009).
+- A socket that never says hello is closed after `hello_timeout_seconds`.
+- The seat is registered with the hub (pending) before the arrival or resume is committed,
+  so no event can slip between the welcome's snapshot and the live stream.
+- A resume always answers plainly: `resumed: true` and exactly the missed events, or
+  `resumed: false` and a fresh snapshot. The resume token rotates every time.
+- A socket that drops without `leave` marks the member reconnecting; the seat is kept for the
+  grace period. A seat that ended (left, removed, denied, meeting over) is not.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from rooms import MemberId, RoomId, RoomInfo, RoomState, Viewer, may_see, snapshot, viewer_of
+from rooms import commands as c
+from rooms import events as e
+from rooms.errors import RoomError
+from rooms.state import OrderPreset, Role
+from signaling import wire
+from signaling.broker import Commit, Sequenced
+from signaling.closes import Close
+from signaling.codec import Chat, Cmd, Hello, Inbound, Ping, React, ResumeHello, Signal
+from signaling.errors import (
+    BadToken,
+    Forbidden,
+    InvalidFrame,
+    RateLimited,
+    ResumeExpired,
+    describe,
+)
+from signaling.memory_broker import secret_hash
+from signaling.node import Node
+from signaling.outlet import OutFrame, Outlet
+from signaling.session import (
+    Phase,
+    ResumeToken,
+    TokenBucket,
+    admit_frame,
+    clean_name,
+    new_member_id,
+)
+
+log = structlog.get_logger("hearth.connection")
+
+Receive = Callable[[], Awaitable[bytes | str | None]]
+
+# Events that end the viewer's seat, with the close code their connection gets.
+_ENDINGS: dict[type[e.AnyEvent], Close] = {
+    e.Removed: Close.REMOVED,
+    e.Denied: Close.REMOVED,
+    e.Left: Close.LEFT,
+}
+
+
+class Connection:
+    def __init__(self, node: Node, outlet: Outlet, address: str) -> None:
+        self.node = node
+        self.outlet = outlet
+        self.address = address
+        self.phase = Phase.GREETING
+        self.room: RoomId | None = None
+        self.member: MemberId = MemberId("")
+        self.viewer: Viewer | None = None
+        self.info: RoomInfo | None = None
+        self.frames_in = 0
+        self.close_code: int | None = None
+        self._pending: list[tuple[str, Sequenced]] | None = None
+        self._bucket = TokenBucket(
+            node.limits.rate_per_second, node.limits.rate_burst, time.monotonic()
+        )
+        self._seat_ended = False
+
+    # --- the hub's side (signaling.hub.Seat) ----------------------------------------------
+
+    def hold(self, epoch: str, sq: Sequenced) -> bool:
+        if self._pending is None:
+            return False
+        self._pending.append((epoch, sq))
+        return True
+
+    def observe(self, event: e.AnyEvent) -> None:
+        if isinstance(event, e.MeetingEnded):
+            self._end(Close.ENDED, "meeting ended")
+            return
+        member = getattr(event, "member", None)
+        if member != self.member or self.viewer is None:
+            return
+        if isinstance(event, e.Admitted):
+            self.viewer = dataclasses.replace(self.viewer, waiting=False, role=Role(event.role))
+        elif isinstance(event, e.RoleChanged):
+            self.viewer = dataclasses.replace(self.viewer, role=Role(event.role))
+        else:
+            code = _ENDINGS.get(type(event))
+            if code is not None:
+                self._end(code, event.TYPE)
+
+    def _end(self, code: Close, reason: str) -> None:
+        """The seat is over: close after whatever this step still sends (an ack)."""
+        self._seat_ended = True
+        self.phase = Phase.CLOSED
+        asyncio.get_running_loop().call_soon(self.close, code, reason)
+
+    def close(self, code: int, reason: str) -> None:
+        if self.close_code is None:
+            self.close_code = code
+        self.outlet.close(code, reason)
+
+    # --- the pump -------------------------------------------------------------------------
+
+    async def run(self, receive: Receive) -> None:
+        """Serve frames until the socket closes; always leaves the seat consistent."""
+        deadline = time.monotonic() + self.node.limits.hello_timeout_seconds
+        try:
+            while self.phase is not Phase.CLOSED:
+                if self.phase is Phase.GREETING:
+                    try:
+                        data = await asyncio.wait_for(receive(), deadline - time.monotonic())
+                    except TimeoutError:
+                        self.close(Close.HELLO_TIMEOUT, "no hello")
+                        return
+                else:
+                    data = await receive()
+                if data is None:
+                    return
+                await self.receive(data)
+        finally:
+            await self._gone()
+
+    async def receive(self, data: bytes | str) -> None:
+        self.frames_in += 1
+        self.node.telemetry.frame_in()
+        request_id: int | None = None
+        try:
+            if not self._bucket.take(time.monotonic()):
+                raise RateLimited()
+            m = self.node.codec.unpack(data)
+            rid = m.get("id")
+            if isinstance(rid, int) and not isinstance(rid, bool):
+                request_id = rid
+            frame = self.node.codec.parse(m)
+            admit_frame(self.phase, frame)
+            await self._dispatch(frame)
+        except Exception as exc:  # every failure becomes an error frame, never a crash
+            code, message = describe(exc)
+            self.node.telemetry.error(code)
+            self.send(wire.error(request_id, code, message))
+            if code == "internal":
+                log.error(
+                    "internal error",
+                    room=self.room,
+                    member=self.member,
+                    exc_type=type(exc).__name__,
+                )
+
+    def send(self, frame: dict[str, object]) -> None:
+        self.outlet.send(OutFrame(self.node.codec.pack(frame)))
+
+    async def _dispatch(self, frame: Inbound) -> None:
+        match frame:
+            case Cmd():
+                await self._command(frame)
+            case Chat():
+                await self._chat(frame)
+            case React():
+                await self._seated(c.React(frame.emoji), dedupe=None)
+            case Signal():
+                await self._signal(frame)
+            case Ping():
+                self.send(wire.pong(frame.id, await self.node.broker.now()))
+            case Hello():
+                await self._hello(frame)
+            case ResumeHello():
+                await self._resume(frame)
+
+    # --- seated frames --------------------------------------------------------------------
+
+    async def _command(self, frame: Cmd) -> None:
+        command = frame.command
+        if isinstance(command, c.StartRound) and command.order is OrderPreset.SHUFFLE:
+            command = dataclasses.replace(command, seed=secrets.randbits(32))
+        self.node.telemetry.command(frame.op)
+        await self._seated(command, dedupe=f"{self.member}:cmd:{frame.id}")
+        self.send(wire.ack(frame.id))
+
+    async def _chat(self, frame: Chat) -> None:
+        command = c.SendChat(frame.id, frame.text, frame.box)
+        await self._seated(command, dedupe=f"{self.member}:chat:{frame.id}")
+        self.send(wire.ack(frame.id))
+
+    async def _seated(self, command: c.AnyCommand, *, dedupe: str | None) -> None:
+        assert self.room is not None
+        await self.node.transact(self.room, command, self.member, dedupe=dedupe)
+
+    async def _signal(self, frame: Signal) -> None:
+        assert self.room is not None
+        state = self.node.hub.state(self.room) or RoomState()
+        to = MemberId(frame.to)
+        if to == self.member or not state.is_admitted(self.member) or not state.is_admitted(to):
+            raise Forbidden("Signals go only between people in the circle.")
+        payload = self.node.codec.pack(wire.signal(self.member, frame.data))
+        await self.node.broker.direct(self.room, to, payload)
+
+    # --- hello and resume -----------------------------------------------------------------
+
+    async def _hello(self, hello: Hello) -> None:
+        if not self.node.addresses.hello(self.address, time.monotonic()):
+            raise RateLimited("Too many attempts from your network. Please wait a minute.")
+        entry = await self.node.directory.enter(hello.room, hello.token)
+        if entry is None:
+            raise BadToken()
+        info, role = entry
+        if role is Role.MEMBER and not hello.accept:
+            raise InvalidFrame("Please read and accept the group's guidelines first.")
+        name = clean_name(hello.name)
+        if not name:
+            raise InvalidFrame("Please type the name you'd like to use here.")
+        member = new_member_id()
+        self._take_seat(info, member)
+        try:
+            arrive = c.Arrive(member, name, role, hello.key)
+            commit = await self.node.transact(info.room, arrive, None)
+        except BaseException:
+            self._leave_seat()
+            raise
+        assert isinstance(commit, Commit)
+        token = ResumeToken.issue(info.room, member, commit.epoch)
+        await self.node.broker.save_seat(info.room, member, secret_hash(token.secret))
+        self._welcome(commit, token, resumed=None)
+
+    async def _resume(self, hello: ResumeHello) -> None:
+        token = ResumeToken.parse(hello.resume)
+        if token is None or not await self.node.broker.seat_matches(
+            token.room, token.member, secret_hash(token.secret)
+        ):
+            self._resumed("expired")
+            raise ResumeExpired()
+        info = await self.node.directory.info(token.room)
+        if info is None:
+            self._resumed("expired")
+            raise ResumeExpired()
+        self._take_seat(info, token.member)
+        try:
+            commit = await self.node.transact(token.room, c.Reconnect(token.member), None)
+        except RoomError:
+            self._leave_seat()
+            self._resumed("expired")
+            raise ResumeExpired() from None
+        except BaseException:
+            self._leave_seat()
+            raise
+        assert isinstance(commit, Commit)
+        fresh = ResumeToken.issue(token.room, token.member, commit.epoch)
+        await self.node.broker.save_seat(token.room, token.member, secret_hash(fresh.secret))
+        missed: list[Sequenced] | None = None
+        if token.epoch == commit.epoch and hello.seq <= commit.seq:
+            missed = await self.node.broker.history(token.room, commit.epoch, hello.seq)
+        if missed is None:
+            self._resumed("snapshot")
+            self._welcome(commit, fresh, resumed=False)
+        else:
+            self._resumed("replay")
+            self._welcome(commit, fresh, resumed=True, after=hello.seq, missed=missed)
+
+    def _resumed(self, outcome: str) -> None:
+        self.node.telemetry.resume(outcome)
+
+    def _take_seat(self, info: RoomInfo, member: MemberId) -> None:
+        self.room, self.member, self.info = info.room, member, info
+        self._pending = []
+        replaced = self.node.hub.seat(info.room, self)
+        if replaced is not None:
+            replaced.close(Close.REPLACED, "connected elsewhere")
+
+    def _leave_seat(self) -> None:
+        if self.room is not None:
+            self.node.hub.unseat(self.room, self)
+        self.room, self._pending = None, None
+
+    def _welcome(
+        self,
+        commit: Commit,
+        token: ResumeToken,
+        *,
+        resumed: bool | None,
+        after: int = 0,
+        missed: list[Sequenced] | None = None,
+    ) -> None:
+        """Send the welcome, then every event the seat must see after it, in seq order."""
+        assert self.info is not None
+        viewer = viewer_of(commit.state, self.member)
+        assert viewer is not None
+        frame: dict[str, object] = {
+            "t": "welcome",
+            "me": self.member,
+            "role": viewer.role.value,
+            "resume": str(token),
+            "epoch": commit.epoch,
+            "now": commit.now,
+            "ice": self.node.ice(self.member, commit.now),
+            "resumed": bool(resumed),
+        }
+        if missed is None:
+            frame.update(seq=commit.seq, state=snapshot(commit.state, self.member, self.info))
+            self.viewer, last, backlog = viewer, commit.seq, []
+        else:
+            frame.update(seq=after, state=None)
+            self.viewer = _viewer_before(viewer, missed, commit.seq)
+            last, backlog = after, missed
+        self.send(frame)
+        pending, self._pending = self._pending or [], None
+        backlog = [*backlog, *(sq for ep, sq in pending if ep == commit.epoch)]
+        self._catch_up(commit.epoch, last, backlog)
+        if self.phase is Phase.GREETING:
+            self.phase = Phase.SEATED
+
+    def _catch_up(self, epoch: str, last: int, events: list[Sequenced]) -> None:
+        for sq in events:
+            if sq.seq <= last:
+                continue
+            last = sq.seq
+            assert self.viewer is not None
+            if may_see(self.viewer, sq.event.audience()):
+                self.outlet.send(OutFrame(self.node.codec.pack(wire.event_frame(epoch, sq))))
+            self.observe(sq.event)
+
+    # --- goodbye --------------------------------------------------------------------------
+
+    async def _gone(self) -> None:
+        self.phase = Phase.CLOSED
+        if self.room is None:
+            return
+        held = self.node.hub.unseat(self.room, self)
+        if held and not self._seat_ended:
+            await self.node.transact_quietly(self.room, c.Disconnect(self.member))
+
+
+def _viewer_before(now_viewer: Viewer, missed: list[Sequenced], top: int) -> Viewer:
+    """The viewer as they stood before `missed`, walking back from their place at `top`."""
+    v = now_viewer
+    for sq in reversed(missed):
+        if sq.seq > top:
+            continue
+        ev = sq.event
+        if isinstance(ev, e.Admitted) and ev.member == v.id:
+            v = dataclasses.replace(v, waiting=True)
+        elif isinstance(ev, e.RoleChanged) and ev.member == v.id:
+            other = Role.MEMBER if Role(ev.role) is Role.FACILITATOR else Role.FACILITATOR
+            v = dataclasses.replace(v, role=other)
+    return v

@@ -1,0 +1,142 @@
+"""The node's local fan-out: which connections sit in which room, and who sees which event.
+
+Rules:
+- Each event is encoded once, into one `OutFrame`, only if someone may see it, and the same
+  bytes go to every viewer whose audience check passes. Sending never awaits.
+- A viewer is judged as they stood when the event happened: visibility is checked before the
+  event's effect on that viewer (admitted, role changed) is applied.
+- A connection that has not had its `welcome` yet is pending: its events are held, then
+  flushed after the welcome, so the first frame is always the welcome and no seq is missed.
+- After delivery, events that end a seat (removed, denied, left, meeting ended) close that
+  connection with the matching close code.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from rooms import MemberId, RoomId, RoomState, Viewer, may_see
+from rooms import events as e
+from signaling.broker import Commit, Sequenced
+from signaling.codec import Codec
+from signaling.outlet import OutFrame, Outlet
+from signaling.wire import event_frame
+
+
+class Seat(Protocol):
+    """What the hub needs of a member's connection."""
+
+    member: MemberId
+    viewer: Viewer | None  # None while pending
+    outlet: Outlet
+
+    def hold(self, epoch: str, sq: Sequenced) -> bool:
+        """Keep `sq` for after the welcome; False once the connection is live."""
+        ...
+
+    def close(self, code: int, reason: str) -> None: ...
+
+    def observe(self, event: e.AnyEvent) -> None:
+        """An event that may concern this seat (see PERSONAL) was delivered."""
+        ...
+
+
+# Events that can change what a viewer may see, or end their seat.
+PERSONAL: frozenset[type[e.AnyEvent]] = frozenset(
+    {e.Admitted, e.RoleChanged, e.Removed, e.Denied, e.Left, e.MeetingEnded}
+)
+
+
+@dataclass(slots=True)
+class LocalRoom:
+    epoch: str = ""
+    seq: int = 0
+    state: RoomState = field(default_factory=RoomState)
+    seats: dict[MemberId, Seat] = field(default_factory=dict)
+
+
+CommitObserver = Callable[[Commit], None]
+FanoutObserver = Callable[[int, float], None]  # (frames sent, seconds taken)
+
+
+class Hub:
+    def __init__(self, codec: Codec, *, on_fanout: FanoutObserver | None = None) -> None:
+        self._codec = codec
+        self.rooms: dict[RoomId, LocalRoom] = {}
+        self.observers: list[CommitObserver] = []
+        self._on_fanout = on_fanout
+
+    # --- seats ----------------------------------------------------------------------------
+
+    def seat(self, room: RoomId, seat: Seat) -> Seat | None:
+        """Register `seat`; returns the seat it replaces (same member), for closing."""
+        local = self.rooms.get(room)
+        if local is None:
+            local = self.rooms[room] = LocalRoom()
+        old = local.seats.get(seat.member)
+        local.seats[seat.member] = seat
+        return old if old is not seat else None
+
+    def unseat(self, room: RoomId, seat: Seat) -> bool:
+        """Forget `seat` if it still holds its member's place; True if it did."""
+        local = self.rooms.get(room)
+        if local is None or local.seats.get(seat.member) is not seat:
+            return False
+        del local.seats[seat.member]
+        if not local.seats:
+            del self.rooms[room]
+        return True
+
+    def holder(self, room: RoomId, member: MemberId) -> Seat | None:
+        local = self.rooms.get(room)
+        return local.seats.get(member) if local is not None else None
+
+    def state(self, room: RoomId) -> RoomState | None:
+        local = self.rooms.get(room)
+        return local.state if local is not None else None
+
+    # --- the broker's listener ------------------------------------------------------------
+
+    def on_commit(self, commit: Commit) -> None:
+        local = self.rooms.get(commit.room)
+        if local is not None:
+            started = time.perf_counter()
+            local.epoch, local.seq, local.state = commit.epoch, commit.seq, commit.state
+            sent = self._deliver(local, commit.epoch, commit.events)
+            if self._on_fanout is not None:
+                self._on_fanout(sent, time.perf_counter() - started)
+        for observe in self.observers:
+            observe(commit)
+
+    def on_direct(self, room: RoomId, to: MemberId, payload: bytes) -> None:
+        seat = self.holder(room, to)
+        if seat is not None and seat.viewer is not None:
+            seat.outlet.send(OutFrame(payload))
+
+    def on_dropped(self, room: RoomId, epoch: str) -> None:
+        pass  # seats close on the events that ended the meeting; nothing else is held here
+
+    def _deliver(self, local: LocalRoom, epoch: str, events: tuple[Sequenced, ...]) -> int:
+        sent = 0
+        seats = list(local.seats.values())
+        for sq in events:
+            event = sq.event
+            audience = event.audience()
+            frame: OutFrame | None = None
+            personal = type(event) in PERSONAL
+            for seat in seats:
+                viewer = seat.viewer
+                if viewer is None:
+                    seat.hold(epoch, sq)
+                    continue
+                if may_see(viewer, audience):
+                    if frame is None:
+                        frame = OutFrame(self._codec.pack(event_frame(epoch, sq)))
+                    seat.outlet.send(frame)
+                    sent += 1
+                if personal:
+                    seat.observe(event)
+        return sent
