@@ -71,8 +71,11 @@ WHO_MAY: dict[type[c.AnyCommand], frozenset[Place]] = {
     c.TurnTimeUp: NODE,
 }
 
+# What someone in each place is told when the table does not list them; a command only the
+# node may send gets ONLY_THE_NODE instead, whoever tried it.
+ONLY_THE_NODE = "Only the server can do that."
 _REFUSALS = {
-    Place.NODE: "Only the server can do that.",
+    Place.NODE: "Only a person in the room can do that.",
     Place.WAITING: "You can do that once a facilitator has let you in.",
     Place.MEMBER: "Only a facilitator can do that.",
     Place.FACILITATOR: "Facilitators can't do that.",
@@ -97,6 +100,6 @@ def check(state: RoomState, command: c.AnyCommand, actor: MemberId | None) -> Pl
     allowed = WHO_MAY[type(command)]
     if place not in allowed:
         if Place.NODE in allowed:
-            raise NotAllowed(_REFUSALS[Place.NODE])
+            raise NotAllowed(ONLY_THE_NODE)
         raise NotAllowed(_REFUSALS[place])
     return place

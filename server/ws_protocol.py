@@ -24,6 +24,7 @@ from signaling.closes import Close
 from signaling.outlet import OutFrame
 
 OUTLET_EXTENSION = "hearth.outlet"
+INBOUND_BACKLOG = 8  # messages queued for the app before reading from the socket pauses
 
 
 class DirectOutlet:
@@ -58,6 +59,15 @@ class HearthWebSocketProtocol(WebSocketsSansIOProtocol):
         scope = getattr(self, "scope", None)
         if scope is not None:
             scope["extensions"][OUTLET_EXTENSION] = DirectOutlet(self, self.outbound_limit)
+
+    def send_receive_event_to_app(self) -> None:
+        super().send_receive_event_to_app()
+        # uvicorn stops reading after every message until the app has taken it, which costs
+        # an epoll change per frame. The app drains its queue promptly and each connection is
+        # rate-limited, so stop reading only once it has fallen a few messages behind.
+        if self.read_paused and self.queue.qsize() < INBOUND_BACKLOG:
+            self.read_paused = False
+            self.transport.resume_reading()
 
     def close_now(self, code: int, reason: str) -> None:
         """Start the closing handshake as uvicorn does for an ASGI `websocket.close`."""

@@ -173,6 +173,8 @@ class Codec:
                 max_array_len=1024,
                 max_map_len=256,
                 max_ext_len=0,
+                ext_hook=_refuse_ext,  # max_ext_len=0 still lets a zero-length ext through
+                object_pairs_hook=_str_keys,  # strict_map_key alone lets bytes keys through
             )
         except (ValueError, TypeError) as exc:
             raise BadFrame() from exc
@@ -238,6 +240,19 @@ class Codec:
         return typing.cast(bytes, self._packer.pack(frame))
 
 
+def _refuse_ext(code: int, data: bytes) -> object:
+    raise ValueError("ext types are not part of this protocol")
+
+
+def _str_keys(pairs: list[tuple[object, object]]) -> dict[str, object]:
+    m: dict[str, object] = {}
+    for k, v in pairs:
+        if not isinstance(k, str):
+            raise ValueError("map keys must be text")
+        m[k] = v
+    return m
+
+
 _PARSERS: dict[str, Callable[[Codec, _Fields], Inbound]] = {
     "hello": Codec._hello,
     "cmd": Codec._cmd,
@@ -254,6 +269,10 @@ _TEXT_LIMITS = {
     ("lobby_message", "text"): "lobby_message_chars",
 }
 
+# Command fields the node fills in itself (a shuffle's seed is drawn by the node, so no
+# client can choose the order it "shuffles" to): not part of `cmd.args`.
+_NODE_FIELDS = frozenset({("start_round", "seed")})
+
 _ArgParser = Callable[[str, object], object]
 
 
@@ -266,6 +285,8 @@ class _ArgParsers:
             hints = typing.get_type_hints(cls)
             spec: dict[str, tuple[_ArgParser, bool]] = {}
             for fld in dataclasses.fields(cls):
+                if (op, fld.name) in _NODE_FIELDS:
+                    continue
                 limit = getattr(limits, _TEXT_LIMITS.get((op, fld.name), ""), MAX_REF)
                 required = (
                     fld.default is dataclasses.MISSING

@@ -8,7 +8,11 @@ Rules:
 - The seat is registered with the hub (pending) before the arrival or resume is committed,
   so no event can slip between the welcome's snapshot and the live stream.
 - A resume always answers plainly: `resumed: true` and exactly the missed events, or
-  `resumed: false` and a fresh snapshot. The resume token rotates every time.
+  `resumed: false` and a fresh snapshot (also for a seq from before the seat existed). The
+  resume token rotates every time.
+- When what a viewer may see changes (let in from the lobby, promoted, demoted), a fresh
+  `welcome` (`resumed: false`, their new snapshot) follows the events of that moment: a
+  person let in learns who is in the circle, a new facilitator who is waiting.
 - A socket that drops without `leave` marks the member reconnecting; the seat is kept for the
   grace period. A seat that ended (left, removed, denied, meeting over) is not.
 """
@@ -29,7 +33,7 @@ from rooms import events as e
 from rooms.errors import RoomError
 from rooms.state import OrderPreset, Role
 from signaling import wire
-from signaling.broker import Commit, Sequenced
+from signaling.broker import BrokerDown, Commit, Sequenced
 from signaling.closes import Close
 from signaling.codec import Chat, Cmd, Hello, Inbound, Ping, React, ResumeHello, Signal
 from signaling.errors import (
@@ -38,6 +42,7 @@ from signaling.errors import (
     InvalidFrame,
     RateLimited,
     ResumeExpired,
+    SignalingError,
     describe,
 )
 from signaling.memory_broker import secret_hash
@@ -81,6 +86,9 @@ class Connection:
             node.limits.rate_per_second, node.limits.rate_burst, time.monotonic()
         )
         self._seat_ended = False
+        self._ending: tuple[Close, str] | None = None
+        self._token = ""
+        self._view_task: asyncio.Task[None] | None = None
 
     # --- the hub's side (signaling.hub.Seat) ----------------------------------------------
 
@@ -99,17 +107,54 @@ class Connection:
             return
         if isinstance(event, e.Admitted):
             self.viewer = dataclasses.replace(self.viewer, waiting=False, role=Role(event.role))
+            self._review()
         elif isinstance(event, e.RoleChanged):
             self.viewer = dataclasses.replace(self.viewer, role=Role(event.role))
+            self._review()
         else:
             code = _ENDINGS.get(type(event))
             if code is not None:
                 self._end(code, event.TYPE)
 
+    def _review(self) -> None:
+        """The viewer's place changed (let in, promoted, demoted), and with it what they may
+        see: a fresh snapshot follows the events being delivered now, as a `welcome`."""
+        if self._view_task is None:
+            self._view_task = asyncio.get_running_loop().create_task(self._send_view())
+
+    async def _send_view(self) -> None:
+        try:
+            now = await self.node.broker.now()
+        except BrokerDown:
+            now = time.time()  # the view matters more than the shared clock's exact reading
+        finally:
+            self._view_task = None
+        local = self.node.hub.rooms.get(self.room) if self.room is not None else None
+        if self.phase is not Phase.SEATED or local is None or self.info is None:
+            return
+        viewer = viewer_of(local.state, self.member)
+        if viewer is None:
+            return  # the seat ended meanwhile; its close is on the way
+        self.send(
+            {
+                "t": "welcome",
+                "me": self.member,
+                "role": viewer.role.value,
+                "resume": self._token,
+                "epoch": local.epoch,
+                "now": now,
+                "ice": self.node.ice(self.member, now),
+                "resumed": False,
+                "seq": local.seq,
+                "state": snapshot(local.state, self.member, self.info),
+            }
+        )
+
     def _end(self, code: Close, reason: str) -> None:
         """The seat is over: close after whatever this step still sends (an ack)."""
         self._seat_ended = True
         self.phase = Phase.CLOSED
+        self._ending = (code, reason)
         asyncio.get_running_loop().call_soon(self.close, code, reason)
 
     def close(self, code: int, reason: str) -> None:
@@ -136,6 +181,10 @@ class Connection:
                     return
                 await self.receive(data)
         finally:
+            if self._ending is not None:
+                # Our own frame ended the seat (leave, end_meeting): close now, after its
+                # ack, since the server cuts a socket whose handler returned unclosed (1006).
+                self.close(*self._ending)
             await self._gone()
 
     async def receive(self, data: bytes | str) -> None:
@@ -143,12 +192,18 @@ class Connection:
         self.node.telemetry.frame_in()
         request_id: int | None = None
         try:
-            if not self._bucket.take(time.monotonic()):
-                raise RateLimited()
-            m = self.node.codec.unpack(data)
+            limited = not self._bucket.take(time.monotonic())
+            try:
+                m = self.node.codec.unpack(data)
+            except SignalingError:
+                if limited:
+                    raise RateLimited() from None
+                raise
             rid = m.get("id")
             if isinstance(rid, int) and not isinstance(rid, bool):
                 request_id = rid
+            if limited:  # refused after reading its id, so the client knows what to resend
+                raise RateLimited()
             frame = self.node.codec.parse(m)
             admit_frame(self.phase, frame)
             await self._dispatch(frame)
@@ -266,6 +321,8 @@ class Connection:
         missed: list[Sequenced] | None = None
         if token.epoch == commit.epoch and hello.seq <= commit.seq:
             missed = await self.node.broker.history(token.room, commit.epoch, hello.seq)
+        if missed is not None and any(_arrival(sq.event, token.member) for sq in missed):
+            missed = None  # from before the seat existed (seq 0): only a snapshot is theirs
         if missed is None:
             self._resumed("snapshot")
             self._welcome(commit, fresh, resumed=False)
@@ -301,6 +358,7 @@ class Connection:
         assert self.info is not None
         viewer = viewer_of(commit.state, self.member)
         assert viewer is not None
+        self._token = str(token)
         frame: dict[str, object] = {
             "t": "welcome",
             "me": self.member,
@@ -344,6 +402,16 @@ class Connection:
         held = self.node.hub.unseat(self.room, self)
         if held and not self._seat_ended:
             await self.node.transact_quietly(self.room, c.Disconnect(self.member))
+
+
+def _arrival(event: e.AnyEvent, member: MemberId) -> bool:
+    """Whether `event` made `member`'s seat: into the lobby, or a facilitator's straight in
+    (people let in from the lobby are admitted as members)."""
+    if isinstance(event, e.JoinedLobby):
+        return event.member == member
+    return (
+        isinstance(event, e.Admitted) and event.member == member and event.role == Role.FACILITATOR
+    )
 
 
 def _viewer_before(now_viewer: Viewer, missed: list[Sequenced], top: int) -> Viewer:

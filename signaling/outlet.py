@@ -83,7 +83,12 @@ class QueueOutlet:
         return True
 
     def close(self, code: int, reason: str) -> None:
+        """Close after the frames already queued (a seat that ended still gets its last
+        event and ack); a client too slow to read them loses them and resumes instead."""
         if self._closing is None and not self._closed:
+            if code == Close.TOO_SLOW:
+                self._queue.clear()
+                self._queued = 0
             self._closing = (code, reason)
             self._wake.set()
 
@@ -99,7 +104,7 @@ class QueueOutlet:
             while True:
                 await self._wake.wait()
                 self._wake.clear()
-                while self._queue and self._closing is None:
+                while self._queue:
                     payload = self._queue.popleft()
                     self._queued -= len(payload)
                     await self._send({"type": "websocket.send", "bytes": payload})

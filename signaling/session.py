@@ -27,7 +27,7 @@ class Phase(Enum):
 
 
 ACCEPTS: dict[Phase, tuple[type[codec.Inbound], ...]] = {
-    Phase.GREETING: (codec.Hello, codec.ResumeHello, codec.Ping),
+    Phase.GREETING: (codec.Hello, codec.ResumeHello),  # DESIGN: any other frame is invalid
     Phase.SEATED: (codec.Cmd, codec.Signal, codec.Chat, codec.React, codec.Ping),
     Phase.CLOSED: (),
 }
