@@ -393,9 +393,7 @@ def fanout(nodes: Nodes, a: argparse.Namespace, rate: float, duration: float) ->
         "server_cpu_s": round(cpu, 2),
         "server_cpu_s_per_1k": round(cpu / (received / 1000), 4) if received else None,
         "server_cpu_pct": round(cpu / (duration + a.drain) * 100, 1),
-        "machine_busy_pct": round(
-            (busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]) * 100, 1
-        ),
+        "machine_busy_pct": round((busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]) * 100, 1),
         "send_lag_max_ms": round(max(r["lag_max_ms"] for r in results), 2),
     }
 
@@ -496,7 +494,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def report(out: dict[str, Any]) -> None:
-    print(f"Hearth fan-out: {out['rooms']} rooms x {out['members']} members, {out['nodes']} node(s)")
+    print(
+        f"Hearth fan-out: {out['rooms']} rooms x {out['members']} members, {out['nodes']} node(s)"
+    )
     f = out.get("fanout")
     if f:
         print(
