@@ -33,6 +33,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from server.admin_api import admin_routes
+from server.echo import echo_hook, echo_routes
 from server.meetings import meetings_hook, signaling_node
 from server.metrics import Metrics
 from server.room_store import RoomStore
@@ -146,6 +147,9 @@ def create_app(
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        # The connection check needs no token, so it sits above the /api mount, whose guard
+        # answers 401 to every other path under /api.
+        *echo_routes(),
         *admin_routes(settings.admin_token),
         # The WebSocket route must stay above the static mount at "/", which matches every
         # path and would swallow /ws.
@@ -173,7 +177,7 @@ def create_app(
                 on_room_deleted=on_room_deleted,
                 readiness=readiness,
             )
-            for hook in (meetings_hook, *lifespan_hooks):
+            for hook in (meetings_hook, echo_hook, *lifespan_hooks):
                 await stack.enter_async_context(hook(app))
             log.info(
                 "node started",

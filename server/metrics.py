@@ -24,6 +24,14 @@ from prometheus_client import (
 
 ResumeOutcome = Literal["replay", "snapshot", "expired"]
 RESUME_OUTCOMES: Final[tuple[ResumeOutcome, ...]] = ("replay", "snapshot", "expired")
+CheckOutcome = Literal["answered", "busy", "rate_limited", "invalid", "failed"]
+CHECK_OUTCOMES: Final[tuple[CheckOutcome, ...]] = (
+    "answered",
+    "busy",
+    "rate_limited",
+    "invalid",
+    "failed",
+)
 
 # Fan-out on one node is expected in the 0.1-5 ms range; the upper buckets catch stalls.
 FANOUT_BUCKETS: Final = (
@@ -86,6 +94,17 @@ class Metrics:
         # Known outcomes start at zero, so a dashboard shows 0 rather than "no data".
         for outcome in RESUME_OUTCOMES:
             self.resumes.labels(outcome=outcome)
+        self.checks = Counter(
+            "hearth_checks",
+            "Pre-join connection check requests, by outcome.",
+            ["outcome"],
+            registry=self.registry,
+        )
+        for check_outcome in CHECK_OUTCOMES:
+            self.checks.labels(outcome=check_outcome)
+        self.check_peers = Gauge(
+            "hearth_check_peers", "Live echo peers of connection checks.", registry=self.registry
+        )
 
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition and its content type."""

@@ -59,6 +59,10 @@ class Settings:
     turn_urls: tuple[str, ...] = ()
     turn_secret: str | None = None
     turn_ttl_seconds: int = 3600
+    # The pre-join connection check's echo peer (server/echo.py).
+    check_seconds: float = 15.0
+    check_peers: int = 4  # 0 turns the check off: every request answers busy
+    check_per_minute: int = 6
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -241,6 +245,24 @@ OPTIONS: tuple[Option, ...] = (
         "--turn-ttl-seconds",
         _int_in(60, 7 * 24 * 3600),
         "lifetime of TURN credentials (default 3600)",
+    ),
+    Option(
+        "check_seconds",
+        "--check-seconds",
+        _float_at_least(1.0, strict=False),
+        "longest life of one pre-join connection check's echo peer (default 15)",
+    ),
+    Option(
+        "check_peers",
+        "--check-peers",
+        _int_in(0, 1000),
+        "echo peers alive at once; more checks answer busy, 0 turns checks off (default 4)",
+    ),
+    Option(
+        "check_per_minute",
+        "--check-per-minute",
+        _int_in(1, 10000),
+        "connection checks one address may start a minute (default 6)",
     ),
     *_limit_options(),
 )

@@ -6,6 +6,10 @@ Two kinds of deadline, both derived from room state, never remembered apart from
 - a lost connection's: a `reconnecting` event's `since` plus the grace period is when
   `GraceExpired(member, since)` is due.
 
+A third duty, for many nodes: every few seconds it asks the broker which members of the rooms
+served here sat on a node that has died (`Broker.reap`), and marks them disconnected, so
+their grace period starts like anyone else's.
+
 Because deadlines come from state and the commands are idempotent (a stale, early or repeated
 one changes nothing), a timer that fires twice, early or late is harmless, and `rebuild`
 after a restart of this service re-derives every pending deadline from the broker.
@@ -14,7 +18,6 @@ after a restart of this service re-derives every pending deadline from the broke
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 
 import structlog
@@ -31,24 +34,29 @@ log = structlog.get_logger("hearth.timers")
 MARGIN_SECONDS = 0.005
 RETRY_SECONDS = 0.5
 RETRY_ATTEMPTS = 20  # ~10 s of a broker outage; past it the next commit or rebuild re-arms
+REAP_SECONDS = 3.0
 
 
 class Timers:
-    def __init__(self, node: Node, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, node: Node, clock: Callable[[], float] | None = None) -> None:
         self._node = node
-        self._clock = clock
+        self._clock = clock or node.broker.clock
         self._turns: dict[RoomId, tuple[TurnId, float, asyncio.TimerHandle]] = {}
         self._graces: dict[tuple[RoomId, MemberId], asyncio.TimerHandle] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._running = False
+        self._reaper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self._running = True
         self._node.hub.observers.append(self.on_commit)
         await self.rebuild()
+        self._reaper = asyncio.get_running_loop().create_task(self._reap_forever())
 
     async def close(self) -> None:
         self._running = False
+        if self._reaper is not None:
+            self._reaper.cancel()
         if self.on_commit in self._node.hub.observers:
             self._node.hub.observers.remove(self.on_commit)
         for _, _, handle in self._turns.values():
@@ -154,6 +162,25 @@ class Timers:
         person = commit.state.person(member)
         if person is not None and person.reconnecting_since == since and self._running:
             self._schedule_grace(room, member, since)  # fired early: try again at the deadline
+
+    async def _reap_forever(self) -> None:
+        while self._running:
+            await asyncio.sleep(REAP_SECONDS)
+            await self.reap()
+
+    async def reap(self) -> int:
+        """Mark disconnected the members of served rooms whose node has died; how many."""
+        count = 0
+        for room in list(self._node.hub.rooms):
+            try:
+                orphans = await self._node.broker.reap(room)
+            except Exception:  # an outage: the next round tries again
+                log.warning("reap failed", room=room)
+                continue
+            for member in orphans:
+                if await self._node.transact_quietly(room, c.Disconnect(member)) is not None:
+                    count += 1
+        return count
 
     def _retry(self, attempt: int, callback: Callable[[], None]) -> None:
         if self._running and attempt < RETRY_ATTEMPTS:

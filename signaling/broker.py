@@ -74,9 +74,19 @@ class Listener(Protocol):
         """The room's meeting state is gone (ended, emptied or lost); its epoch is over."""
         ...
 
+    def on_kick(self, room: RoomId, member: MemberId) -> None:
+        """`member`'s seat connected on another node: close the connection held here."""
+        ...
+
 
 class Broker(Protocol):
+    node_id: str
+
     def attach(self, listener: Listener) -> None: ...
+
+    def clock(self) -> float:
+        """The broker's time now, estimated locally without a round trip (for timers)."""
+        ...
 
     async def start(self) -> None: ...
 
@@ -87,10 +97,20 @@ class Broker(Protocol):
     async def now(self) -> float: ...
 
     async def subscribe(self, room: RoomId) -> None:
-        """This node serves members of `room` now: deliver its commits to the listener."""
+        """A connection here serves `room`: deliver its commits to the listener. Counted:
+        each call is matched by one `unsubscribe`, and the last one stops delivery."""
         ...
 
     async def unsubscribe(self, room: RoomId) -> None: ...
+
+    async def claim(self, room: RoomId, member: MemberId) -> None:
+        """This node now holds `member`'s connection; another node holding it is kicked."""
+        ...
+
+    async def reap(self, room: RoomId) -> list[MemberId]:
+        """Members of `room` whose node is gone, for this node to mark as disconnected; at
+        most one node gets them for each death."""
+        ...
 
     async def read(self, room: RoomId) -> RoomView: ...
 

@@ -20,6 +20,7 @@ Rules:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import secrets
 import time
@@ -89,6 +90,7 @@ class Connection:
         self._ending: tuple[Close, str] | None = None
         self._token = ""
         self._view_task: asyncio.Task[None] | None = None
+        self._heal_task: asyncio.Task[None] | None = None
 
     # --- the hub's side (signaling.hub.Seat) ----------------------------------------------
 
@@ -105,7 +107,9 @@ class Connection:
         member = getattr(event, "member", None)
         if member != self.member or self.viewer is None:
             return
-        if isinstance(event, e.Admitted):
+        if isinstance(event, e.Reconnecting):
+            self._heal()
+        elif isinstance(event, e.Admitted):
             self.viewer = dataclasses.replace(self.viewer, waiting=False, role=Role(event.role))
             self._review()
         elif isinstance(event, e.RoleChanged):
@@ -115,6 +119,20 @@ class Connection:
             code = _ENDINGS.get(type(event))
             if code is not None:
                 self._end(code, event.TYPE)
+
+    def _heal(self) -> None:
+        """The room says this seat is reconnecting while this connection serves it: a stale
+        disconnect from an older connection (another node's, in a race) landed after our
+        resume. Say we are here again, or the grace period would end a live seat."""
+        if self.phase is Phase.SEATED and self.room is not None and self._heal_task is None:
+            self._heal_task = asyncio.get_running_loop().create_task(self._send_present())
+
+    async def _send_present(self) -> None:
+        try:
+            if self.room is not None:
+                await self.node.transact_quietly(self.room, c.Reconnect(self.member))
+        finally:
+            self._heal_task = None
 
     def _review(self) -> None:
         """The viewer's place changed (let in, promoted, demoted), and with it what they may
@@ -282,16 +300,17 @@ class Connection:
         if not name:
             raise InvalidFrame("Please type the name you'd like to use here.")
         member = new_member_id()
-        self._take_seat(info, member)
+        await self._take_seat(info, member)
         try:
             arrive = c.Arrive(member, name, role, hello.key)
             commit = await self.node.transact(info.room, arrive, None)
+            assert isinstance(commit, Commit)
+            token = ResumeToken.issue(info.room, member, commit.epoch)
+            await self.node.broker.save_seat(info.room, member, secret_hash(token.secret))
+            await self.node.broker.claim(info.room, member)
         except BaseException:
-            self._leave_seat()
+            await self._leave_seat()
             raise
-        assert isinstance(commit, Commit)
-        token = ResumeToken.issue(info.room, member, commit.epoch)
-        await self.node.broker.save_seat(info.room, member, secret_hash(token.secret))
         self._welcome(commit, token, resumed=None)
 
     async def _resume(self, hello: ResumeHello) -> None:
@@ -305,19 +324,20 @@ class Connection:
         if info is None:
             self._resumed("expired")
             raise ResumeExpired()
-        self._take_seat(info, token.member)
+        await self._take_seat(info, token.member)
         try:
             commit = await self.node.transact(token.room, c.Reconnect(token.member), None)
+            assert isinstance(commit, Commit)
+            fresh = ResumeToken.issue(token.room, token.member, commit.epoch)
+            await self.node.broker.save_seat(token.room, token.member, secret_hash(fresh.secret))
+            await self.node.broker.claim(token.room, token.member)
         except RoomError:
-            self._leave_seat()
+            await self._leave_seat()
             self._resumed("expired")
             raise ResumeExpired() from None
         except BaseException:
-            self._leave_seat()
+            await self._leave_seat()
             raise
-        assert isinstance(commit, Commit)
-        fresh = ResumeToken.issue(token.room, token.member, commit.epoch)
-        await self.node.broker.save_seat(token.room, token.member, secret_hash(fresh.secret))
         missed: list[Sequenced] | None = None
         if token.epoch == commit.epoch and hello.seq <= commit.seq:
             missed = await self.node.broker.history(token.room, commit.epoch, hello.seq)
@@ -333,17 +353,25 @@ class Connection:
     def _resumed(self, outcome: str) -> None:
         self.node.telemetry.resume(outcome)
 
-    def _take_seat(self, info: RoomInfo, member: MemberId) -> None:
+    async def _take_seat(self, info: RoomInfo, member: MemberId) -> None:
+        # Subscribe before anything is read or committed, so no commit can be missed.
+        await self.node.broker.subscribe(info.room)
         self.room, self.member, self.info = info.room, member, info
         self._pending = []
         replaced = self.node.hub.seat(info.room, self)
         if replaced is not None:
             replaced.close(Close.REPLACED, "connected elsewhere")
 
-    def _leave_seat(self) -> None:
-        if self.room is not None:
-            self.node.hub.unseat(self.room, self)
-        self.room, self._pending = None, None
+    async def _leave_seat(self) -> None:
+        room, self.room, self._pending = self.room, None, None
+        if room is not None:
+            self.node.hub.unseat(room, self)
+            await self._unsubscribe(room)
+
+    async def _unsubscribe(self, room: RoomId) -> None:
+        # On an outage the subscription goes with the broker connection anyway.
+        with contextlib.suppress(BrokerDown):
+            await self.node.broker.unsubscribe(room)
 
     def _welcome(
         self,
@@ -402,6 +430,7 @@ class Connection:
         held = self.node.hub.unseat(self.room, self)
         if held and not self._seat_ended:
             await self.node.transact_quietly(self.room, c.Disconnect(self.member))
+        await self._unsubscribe(self.room)
 
 
 def _arrival(event: e.AnyEvent, member: MemberId) -> bool:

@@ -21,6 +21,7 @@ from typing import Protocol
 from rooms import MemberId, RoomId, RoomState, Viewer, may_see
 from rooms import events as e
 from signaling.broker import Commit, Sequenced
+from signaling.closes import Close
 from signaling.codec import Codec
 from signaling.outlet import OutFrame, Outlet
 from signaling.wire import event_frame
@@ -46,7 +47,7 @@ class Seat(Protocol):
 
 # Events that can change what a viewer may see, or end their seat.
 PERSONAL: frozenset[type[e.AnyEvent]] = frozenset(
-    {e.Admitted, e.RoleChanged, e.Removed, e.Denied, e.Left, e.MeetingEnded}
+    {e.Admitted, e.RoleChanged, e.Removed, e.Denied, e.Left, e.MeetingEnded, e.Reconnecting}
 )
 
 
@@ -118,6 +119,14 @@ class Hub:
 
     def on_dropped(self, room: RoomId, epoch: str) -> None:
         pass  # seats close on the events that ended the meeting; nothing else is held here
+
+    def on_kick(self, room: RoomId, member: MemberId) -> None:
+        seat = self.holder(room, member)
+        if seat is not None:
+            # Forget it first: its goodbye must not mark the seat disconnected, since the
+            # seat lives on at the other node.
+            self.unseat(room, seat)
+            seat.close(Close.REPLACED, "connected elsewhere")
 
     def _deliver(self, local: LocalRoom, epoch: str, events: tuple[Sequenced, ...]) -> int:
         sent = 0

@@ -49,8 +49,13 @@ class _NoListener:
     def on_dropped(self, room: RoomId, epoch: str) -> None:
         pass
 
+    def on_kick(self, room: RoomId, member: MemberId) -> None:
+        pass
+
 
 class MemoryBroker:
+    node_id = "local"
+
     def __init__(
         self, limits: Limits, *, grace_seconds: float, clock: Callable[[], float] = time.time
     ) -> None:
@@ -63,6 +68,9 @@ class MemoryBroker:
 
     def attach(self, listener: Listener) -> None:
         self._listener = listener
+
+    def clock(self) -> float:
+        return self._clock()
 
     async def start(self) -> None:
         pass
@@ -81,6 +89,12 @@ class MemoryBroker:
 
     async def unsubscribe(self, room: RoomId) -> None:
         pass
+
+    async def claim(self, room: RoomId, member: MemberId) -> None:
+        pass  # one process: the hub itself closes an older connection of the same seat
+
+    async def reap(self, room: RoomId) -> list[MemberId]:
+        return []  # one process: a connection that drops tells us itself
 
     async def read(self, room: RoomId) -> RoomView:
         r = self._rooms.get(room)
