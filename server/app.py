@@ -36,6 +36,7 @@ from server.admin_api import admin_routes
 from server.echo import echo_hook, echo_routes
 from server.meetings import meetings_hook, signaling_node
 from server.metrics import Metrics
+from server.preview import preview
 from server.room_store import RoomStore
 from server.room_store_sqlite import SqliteRoomStore
 from server.settings import Settings
@@ -150,6 +151,8 @@ def create_app(
         # The connection check needs no token, so it sits above the /api mount, whose guard
         # answers 401 to every other path under /api.
         *echo_routes(),
+        # The join page's look at a room before hello (server/preview.py); above the mount too.
+        Route("/api/preview", preview, methods=["POST"]),
         *admin_routes(settings.admin_token),
         # The WebSocket route must stay above the static mount at "/", which matches every
         # path and would swallow /ws.

@@ -190,17 +190,21 @@ async def _before_serving(settings: Settings, demo: bool) -> None:
 def _serve(settings: Settings, demo: bool) -> int:
     import uvicorn  # here, not at the top: `hearth room ...` need not load a server
 
+    from server.ws import WebSocketEndpoint
     from server.ws_protocol import protocol_class
 
     _refuse_redis(settings)
     configure_logging(settings.log_format)
     asyncio.run(_before_serving(settings, demo))
     limits = settings.limits
+    app = create_app(settings)
+    # /ws goes straight to its endpoint, without Starlette's stack (server/ws_protocol.py).
+    direct = WebSocketEndpoint(lambda _scope: app.state.signaling)
     config = uvicorn.Config(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
-        ws=protocol_class(limits.outbound_bytes),
+        ws=protocol_class(limits.outbound_bytes, direct),
         ws_max_size=limits.frame_bytes,
         ws_ping_interval=limits.ping_interval_seconds,
         ws_ping_timeout=limits.ping_timeout_seconds,

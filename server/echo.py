@@ -34,6 +34,7 @@ import contextlib
 import json
 import logging
 import math
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Final, Literal
@@ -277,7 +278,8 @@ class EchoService:
             raise CheckRefused(429, "rate_limited", "rate_limited", retry_after=retry)
 
         # From here to the set, no await: the slot is taken before another request looks.
-        pc = RTCPeerConnection(rtc_configuration(self._settings, loop.time()))
+        # Wall-clock time: TURN credentials carry an expiry the TURN server checks.
+        pc = RTCPeerConnection(rtc_configuration(self._settings, time.time()))
         check = _Check(pc, started=now, deadline=now + self._settings.check_seconds)
         check.wire()
         self._checks.add(check)
@@ -301,7 +303,7 @@ class EchoService:
         except Exception as exc:  # timeout, shutdown mid-answer, an aiortc failure
             log.warning("echo answer failed", exc_type=type(exc).__name__)
             await self._stop(check, "failed")
-            raise CheckRefused(503, "failed", "failed", "no answer in time") from None
+            raise CheckRefused(503, "failed", "failed", "the check could not be answered") from None
 
     async def close(self) -> None:
         """Refuse new checks and close every live peer (node shutdown), bounded in time."""
@@ -314,6 +316,8 @@ class EchoService:
             _done, pending = await asyncio.wait(tasks, timeout=CLOSE_TIMEOUT_SECONDS + 1)
             for task in pending:
                 task.cancel()
+            if pending:
+                await asyncio.wait(pending, timeout=1)
 
     async def _stop(self, check: _Check, reason: EndReason) -> None:
         check.end(reason)

@@ -48,6 +48,8 @@ class WebSocketEndpoint:
         node.telemetry.connections(1)
         try:
             await send({"type": "websocket.accept"})
+            # The handshake's headers are never read again; don't keep them for hours.
+            scope["headers"] = []
             outlet: Outlet | None = scope.get("extensions", {}).get(OUTLET_EXTENSION)
             if outlet is None:
                 outlet = queue_outlet = QueueOutlet(send, node.limits.outbound_bytes)

@@ -11,12 +11,22 @@ the 1009 close for oversized frames) is uvicorn's own code, untouched.
 
 Safe because the server never fragments messages and per-message compression is off, so a
 complete frame written between two of uvicorn's own writes is always well-formed.
+
+It also keeps an idle connection small (docs/performance.md has the arithmetic): `/ws` is
+served straight by the WebSocket endpoint instead of through Starlette's middleware stack,
+whose frames would stay alive for the whole connection; the handshake's request and response
+headers are dropped once accepted; and uvicorn's asyncio.Queue and asyncio.Event (three and
+one deques, ~3 KiB together) are replaced by lean equivalents with the same behaviour for the
+one consumer that uses them.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from starlette.types import ASGIApp
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.protocol import State
 
@@ -25,6 +35,68 @@ from signaling.outlet import OutFrame
 
 OUTLET_EXTENSION = "hearth.outlet"
 INBOUND_BACKLOG = 8  # messages queued for the app before reading from the socket pauses
+DIRECT_PATH = "/ws"
+
+
+class LeanQueue:
+    """The part of asyncio.Queue uvicorn's protocol uses, for its single consumer."""
+
+    __slots__ = ("_items", "_waiter")
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self._waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, item: Any) -> None:
+        self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> Any:
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def empty(self) -> bool:
+        return not self._items
+
+
+class LeanEvent:
+    """The part of asyncio.Event uvicorn's protocol uses (`writable`)."""
+
+    __slots__ = ("_set", "_waiters")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._waiters: list[asyncio.Future[None]] = []
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        waiters, self._waiters = self._waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self) -> bool:
+        if not self._set:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            await waiter
+        return True
 
 
 class DirectOutlet:
@@ -53,12 +125,44 @@ class DirectOutlet:
 
 class HearthWebSocketProtocol(WebSocketsSansIOProtocol):
     outbound_limit = 256 * 1024  # replaced by the node's Limits when the server starts
+    direct_app: ASGIApp | None = None  # the /ws endpoint, served without Starlette's stack
+    _direct: ASGIApp | None = None  # direct_app behind uvicorn's proxy-headers middleware
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = LeanQueue()  # type: ignore[assignment]
+        self.writable = LeanEvent()  # type: ignore[assignment]
+        self.writable.set()
 
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None:
             scope["extensions"][OUTLET_EXTENSION] = DirectOutlet(self, self.outbound_limit)
+
+    async def run_asgi(self) -> None:
+        if self.direct_app is not None and self.scope["path"] == DIRECT_PATH:
+            self.app = self._direct_for_config()
+        await super().run_asgi()
+
+    def _direct_for_config(self) -> ASGIApp:
+        cls = type(self)
+        if cls._direct is None:
+            assert cls.direct_app is not None
+            direct = cls.direct_app
+            if self.config.proxy_headers:  # the same client address as the HTTP routes see
+                direct = ProxyHeadersMiddleware(direct, self.config.forwarded_allow_ips)  # type: ignore[arg-type,assignment]
+            cls._direct = direct
+        return cls._direct
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            # Accepted: the handshake's headers are never read again. The request is also
+            # held by websockets' suspended parser, so empty it rather than only dropping it.
+            self.request.headers.clear()
+            self.response.headers.clear()
+            self.request = self.response = None  # type: ignore[assignment]
 
     def send_receive_event_to_app(self) -> None:
         super().send_receive_event_to_app()
@@ -83,10 +187,13 @@ class HearthWebSocketProtocol(WebSocketsSansIOProtocol):
         self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
 
 
-def protocol_class(outbound_bytes: int) -> type[HearthWebSocketProtocol]:
-    """A protocol class bound to this node's outbound limit (uvicorn instantiates it)."""
+def protocol_class(
+    outbound_bytes: int, direct_app: ASGIApp | None = None
+) -> type[HearthWebSocketProtocol]:
+    """A protocol class bound to this node's outbound limit and `/ws` endpoint (uvicorn
+    instantiates it per connection)."""
     return type(
         "BoundHearthWebSocketProtocol",
         (HearthWebSocketProtocol,),
-        {"outbound_limit": outbound_bytes},
+        {"outbound_limit": outbound_bytes, "direct_app": direct_app, "_direct": None},
     )

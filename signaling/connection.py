@@ -71,6 +71,27 @@ _ENDINGS: dict[type[e.AnyEvent], Close] = {
 
 
 class Connection:
+    # Thousands of these live at once; slots keep each one small (docs/performance.md).
+    __slots__ = (
+        "_bucket",
+        "_ending",
+        "_heal_task",
+        "_pending",
+        "_seat_ended",
+        "_token",
+        "_view_task",
+        "address",
+        "close_code",
+        "frames_in",
+        "info",
+        "member",
+        "node",
+        "outlet",
+        "phase",
+        "room",
+        "viewer",
+    )
+
     def __init__(self, node: Node, outlet: Outlet, address: str) -> None:
         self.node = node
         self.outlet = outlet

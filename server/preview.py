@@ -1,0 +1,70 @@
+"""`POST /api/preview`: what the join page shows before anyone says hello.
+
+A person opening an invite link must read the group's guidelines (and see its crisis
+resources) before accepting them, and `hello` needs `accept: true` with an invite token, so
+the page asks for them first with the room id and the token from its link:
+
+    POST /api/preview  {"room": "r8Qx...", "token": "..."}
+    200 {"name", "guidelines", "crisis", "share_seconds", "role": "member" | "facilitator"}
+    404 {"error": "bad_token"}     unknown or deleted room, wrong or rotated token (one answer)
+    429 {"error": "rate_limited"}  past `hello_per_minute` for this address
+    400 {"error": "invalid"}       not a JSON object of two short strings
+
+Rules: it answers only to a valid token, so it tells a guesser nothing `hello` would not;
+each call counts as a hello attempt against the address's budget; nothing from the body is
+logged; every answer is `no-store`.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Final
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from server.meetings import signaling_node
+
+MAX_BODY_BYTES: Final = 1024
+MAX_FIELD_CHARS: Final = 128
+NO_STORE: Final = {"Cache-Control": "no-store"}
+
+
+def _answer(body: dict[str, object], status: int = 200) -> Response:
+    return JSONResponse(body, status_code=status, headers=NO_STORE)
+
+
+async def preview(request: Request) -> Response:
+    raw = bytearray()
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_BODY_BYTES:
+            return _answer({"error": "invalid"}, 400)
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return _answer({"error": "invalid"}, 400)
+    room = body.get("room") if isinstance(body, dict) else None
+    token = body.get("token") if isinstance(body, dict) else None
+    if not (isinstance(room, str) and isinstance(token, str)):
+        return _answer({"error": "invalid"}, 400)
+    if not (0 < len(room) <= MAX_FIELD_CHARS and 0 < len(token) <= MAX_FIELD_CHARS):
+        return _answer({"error": "bad_token"}, 404)
+    node = signaling_node(request.scope)
+    address = request.client.host if request.client else "unknown"
+    if not node.addresses.hello(address, time.monotonic()):
+        return _answer({"error": "rate_limited"}, 429)
+    entry = await node.directory.enter(room, token)
+    if entry is None:
+        return _answer({"error": "bad_token"}, 404)
+    info, role = entry
+    return _answer(
+        {
+            "name": info.name,
+            "guidelines": info.guidelines,
+            "crisis": info.crisis,
+            "share_seconds": info.share_seconds,
+            "role": role.value,
+        }
+    )

@@ -1,0 +1,196 @@
+"""The Lua scripts of the Redis broker: every write that must be atomic is one of these.
+
+Rules:
+- A script touches only the keys of one room (one hash tag), passed in KEYS, so it runs on
+  Redis Cluster too. Channels are not keys; the scripts publish freely.
+- A script never fails halfway: Redis does not roll a script back, so every check comes
+  before the first write.
+- The compare-and-set: `commit` and `mark` check the room's `epoch` (and, for a commit
+  that changes the state, its version `v`) against what the caller read; on a mismatch
+  they answer CONFLICT and the caller reads again and re-decides.
+- Time is an argument (the broker's clock), never `TIME` inside a script: dedupe windows
+  and history ages are judged on the same clock the engine saw.
+- Scripts are sent by SHA; after a Redis restart the cache is empty, and `Scripts.run`
+  loads the source again once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, Final
+
+from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
+
+# KEYS: state, log, dedupe, seats, where, reap, gone (RoomKeys.all())
+# ARGV: 1 mode ('s': the state changes / 'n': it doesn't), 2 expected epoch ('' = none yet),
+#   3 expected v, 4 epoch to create, 5 now, 6 dedupe key ('' = none), 7 its expiry,
+#   8 new state, 9 drop ('1': the meeting is over or empty), 10 history events,
+#   11 oldest time kept, 12 ttl ms, 13 channel, 14 message body, 15... events
+# Returns {'OK', epoch, first seq, top seq, v, stored state if it moved meanwhile ('')},
+#   {'CONFLICT'} or {'DUP'}.
+COMMIT: Final = """
+local epoch = redis.call('HGET', KEYS[1], 'epoch') or ''
+if epoch ~= ARGV[2] then return {'CONFLICT'} end
+local v = tonumber(redis.call('HGET', KEYS[1], 'v') or '0')
+local expected_v = tonumber(ARGV[3])
+if ARGV[1] == 's' and v ~= expected_v then return {'CONFLICT'} end
+if ARGV[6] ~= '' then
+  redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', ARGV[5])
+  if redis.call('ZSCORE', KEYS[3], ARGV[6]) then return {'DUP'} end
+end
+if epoch == '' then
+  epoch = ARGV[4]
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', '0', 'v', '0')
+  v = 0
+end
+local seq = tonumber(redis.call('HGET', KEYS[1], 'seq'))
+local first = seq + 1
+local firsts = string.format('%d', first)
+for i = 15, #ARGV do
+  seq = seq + 1
+  redis.call('XADD', KEYS[2], string.format('%d-0', seq), 't', ARGV[5], 'c', firsts, 'e', ARGV[i])
+end
+local seqs = string.format('%d', seq)
+if ARGV[1] == 's' then
+  v = v + 1
+  redis.call('HSET', KEYS[1], 'seq', seqs, 'v', string.format('%d', v), 'state', ARGV[8])
+else
+  redis.call('HSET', KEYS[1], 'seq', seqs)
+end
+redis.call('XTRIM', KEYS[2], 'MAXLEN', ARGV[10])
+local oldest = tonumber(ARGV[11])
+local batch = 1
+for _ = 1, 64 do
+  local head = redis.call('XRANGE', KEYS[2], '-', '+', 'COUNT', batch)
+  if #head == 0 then break end
+  local keep = nil
+  for _, entry in ipairs(head) do
+    if tonumber(entry[2][2]) >= oldest then keep = entry[1]; break end
+  end
+  if keep then
+    redis.call('XTRIM', KEYS[2], 'MINID', keep)
+    break
+  end
+  local last = tonumber(string.match(head[#head][1], '^(%d+)'))
+  redis.call('XTRIM', KEYS[2], 'MINID', string.format('%d-0', last + 1))
+  batch = 100
+end
+if ARGV[6] ~= '' then redis.call('ZADD', KEYS[3], ARGV[7], ARGV[6]) end
+for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ARGV[12]) end
+redis.call('PUBLISH', ARGV[13], 'c ' .. epoch .. ' ' .. firsts .. ' ' .. ARGV[9] .. '\\n' .. ARGV[14])
+local moved = ''
+if ARGV[1] == 'n' and v ~= expected_v then moved = redis.call('HGET', KEYS[1], 'state') end
+if ARGV[9] == '1' then
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+  redis.call('SET', KEYS[7], epoch, 'PX', ARGV[12])
+end
+return {'OK', epoch, first, seq, v, moved}
+"""
+
+# A decision without events, with a dedupe key, in a room that exists: keep the key.
+# KEYS: state, dedupe. ARGV: expected epoch, key, expiry, now, ttl ms.
+MARK: Final = """
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch or epoch ~= ARGV[1] then return 'CONFLICT' end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[4])
+if redis.call('ZSCORE', KEYS[2], ARGV[2]) then return 'DUP' end
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[5])
+return 'OK'
+"""
+
+# The room's keys were lost (or its history rolled back): start a new epoch from a node's
+# mirror of the state. The first node wins; a dropped epoch is never brought back.
+# KEYS: state, log, dedupe, gone. ARGV: expected epoch ('' = none), expected seq,
+#   previous epoch, new epoch, state, ttl ms, channel.
+RESTORE: Final = """
+local epoch = redis.call('HGET', KEYS[1], 'epoch') or ''
+if epoch ~= ARGV[1] then return 'CONFLICT' end
+if epoch ~= '' and redis.call('HGET', KEYS[1], 'seq') ~= ARGV[2] then return 'CONFLICT' end
+if redis.call('GET', KEYS[4]) == ARGV[3] then return 'GONE' end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
+redis.call('HSET', KEYS[1], 'epoch', ARGV[4], 'seq', '0', 'v', '1', 'state', ARGV[5],
+  'from', ARGV[3])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+redis.call('PUBLISH', ARGV[7], 'r ' .. ARGV[4] .. ' ' .. ARGV[3])
+return 'OK'
+"""
+
+# End the meeting state now. KEYS: RoomKeys.all(). ARGV: ttl ms, channel.
+DROP: Final = """
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then return false end
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+redis.call('SET', KEYS[7], epoch, 'PX', ARGV[1])
+redis.call('PUBLISH', ARGV[2], 'd ' .. epoch)
+return epoch
+"""
+
+# Store a seat, only while the room has meeting state. KEYS: state, seats.
+# ARGV: member, hash, ttl ms.
+SEAT: Final = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[3])
+return 1
+"""
+
+# This node holds the member's connection now; kick the node that held it before.
+# KEYS: where. ARGV: member, this node, ttl ms, node channel prefix, kick message.
+CLAIM: Final = """
+local old = redis.call('HGET', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[1], ARGV[3])
+if old and old ~= ARGV[2] then
+  redis.call('PUBLISH', ARGV[4] .. old, ARGV[5])
+  return old
+end
+return false
+"""
+
+# Route a signal to the node holding the member: 'local' (this node), 'node' (published to
+# its channel) or 'room' (holder unknown: published on the room's channel, for whoever
+# holds the member). KEYS: where. ARGV: member, this node, room channel, node channel
+# prefix, message.
+DIRECT: Final = """
+local node = redis.call('HGET', KEYS[1], ARGV[1])
+if not node then
+  redis.call('PUBLISH', ARGV[3], ARGV[5])
+  return 'room'
+end
+if node == ARGV[2] then return 'local' end
+redis.call('PUBLISH', ARGV[4] .. node, ARGV[5])
+return 'node'
+"""
+
+SOURCES: Final = {
+    "commit": COMMIT,
+    "mark": MARK,
+    "restore": RESTORE,
+    "drop": DROP,
+    "seat": SEAT,
+    "claim": CLAIM,
+    "direct": DIRECT,
+}
+
+
+class Scripts:
+    """Runs the scripts by SHA, loading one again if Redis has forgotten it (a restart)."""
+
+    def __init__(self, client: Redis) -> None:
+        self._client = client
+        self._sha = {name: hashlib.sha1(src.encode()).hexdigest() for name, src in SOURCES.items()}
+
+    async def load(self) -> None:
+        for src in SOURCES.values():
+            await self._client.script_load(src)
+
+    async def run(self, name: str, keys: list[str], args: list[str | bytes | int | float]) -> Any:
+        sha = self._sha[name]
+        try:
+            return await self._client.evalsha(sha, len(keys), *keys, *args)
+        except NoScriptError:
+            await self._client.script_load(SOURCES[name])
+            return await self._client.evalsha(sha, len(keys), *keys, *args)

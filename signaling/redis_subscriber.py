@@ -1,0 +1,174 @@
+"""The node's one pub/sub connection to Redis: subscriptions that survive reconnects.
+
+Rules:
+- One connection per node carries every channel it listens to (its own node channel and
+  the rooms it serves). A task owns the connection: it connects, subscribes to every wanted
+  channel at once, and then reads messages, handing each to `on_message` in arrival order.
+- `subscribe(channel)` returns only once Redis has confirmed the subscription, so a caller
+  may read state afterwards knowing that no later publish can be missed. It fails fast with
+  `BrokerDown` while the connection is down or the confirmation does not come in time.
+- On any failure the connection is thrown away (never reused after a cut-off read), and a
+  new one is made after a backoff with jitter. Once all channels are confirmed again,
+  `on_up` is called: the broker re-checks every room, since messages may have been lost
+  in between.
+- A wedged connection (alive to TCP, deaf to Redis) is found by the broker's heartbeat on
+  the node's own channel: `heard` stops moving, and the broker calls `restart()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import random
+import time
+from collections.abc import Callable
+from typing import Any
+
+from redis.asyncio.connection import AbstractConnection, ConnectionPool
+
+from signaling.broker import BrokerDown
+
+BACKOFF_FIRST = 0.05
+BACKOFF_MAX = 1.0
+
+
+class Subscriber:
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        *,
+        timeout: float,
+        on_message: Callable[[str, bytes], None],
+        on_up: Callable[[bool], None],
+    ) -> None:
+        self._pool = pool
+        self._timeout = timeout
+        self._on_message = on_message
+        self._on_up = on_up  # called with True after a reconnect, False the first time
+        self._wanted: set[str] = set()
+        self._confirming: dict[str, asyncio.Future[None]] = {}
+        self._conn: AbstractConnection | None = None
+        self._up = False
+        self._ever_up = False
+        self._running = False
+        self._supervisor: asyncio.Task[None] | None = None
+        self._session: asyncio.Task[None] | None = None
+        self._up_since = 0.0
+        self.heard = time.monotonic()  # when the node's own heartbeat last arrived (broker)
+        self.reconnects = 0
+
+    @property
+    def up(self) -> bool:
+        return self._up
+
+    def start(self, channels: list[str]) -> None:
+        self._wanted.update(channels)
+        self._running = True
+        self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
+
+    async def close(self) -> None:
+        self._running = False
+        for task in (self._session, self._supervisor):
+            if task is not None:
+                task.cancel()
+        for task in (self._session, self._supervisor):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    def restart(self) -> None:
+        """Throw the connection away and make a new one (a wedged subscription)."""
+        if self._session is not None:
+            self._session.cancel()
+
+    async def subscribe(self, channel: str) -> None:
+        self._wanted.add(channel)
+        conn = self._conn
+        if conn is None or not self._up:
+            raise BrokerDown("pub/sub is down")
+        future = self._confirming.get(channel)
+        if future is None:
+            future = self._confirming[channel] = asyncio.get_running_loop().create_future()
+        try:
+            await conn.send_command("SUBSCRIBE", channel, check_health=False)
+            async with asyncio.timeout(self._timeout):
+                await asyncio.shield(future)
+        except BrokerDown:
+            raise
+        except Exception as exc:  # a timeout or a broken socket: the same to the caller
+            raise BrokerDown("subscribe failed") from exc
+
+    async def unsubscribe(self, channel: str) -> None:
+        """Stop wanting `channel`; Redis is told if it can be (a reconnect forgets it anyway)."""
+        self._wanted.discard(channel)
+        conn = self._conn
+        if conn is not None and self._up:
+            with contextlib.suppress(Exception):
+                await conn.send_command("UNSUBSCRIBE", channel, check_health=False)
+
+    def want(self, channel: str) -> bool:
+        return channel in self._wanted
+
+    # --- the connection's life -------------------------------------------------------------
+
+    async def _supervise(self) -> None:
+        backoff = BACKOFF_FIRST
+        while self._running:
+            session = self._session = asyncio.get_running_loop().create_task(self._run_session())
+            await asyncio.wait([session])
+            self._session = None
+            if not session.cancelled():
+                session.exception()  # a lost connection is expected; the retry is the answer
+            if not self._running:
+                return
+            if self._up_since and time.monotonic() - self._up_since > 1.0:
+                backoff = BACKOFF_FIRST  # it was up for a while: a fresh failure
+            await asyncio.sleep(backoff * (0.5 + random.random()))
+            backoff = min(backoff * 2, BACKOFF_MAX)
+
+    async def _run_session(self) -> None:
+        conn = self._pool.make_connection()
+        self._up_since = 0.0
+        try:
+            async with asyncio.timeout(self._timeout * 2):
+                await conn.connect()  # type: ignore[no-untyped-call]
+                channels = sorted(self._wanted)
+                await conn.send_command("SUBSCRIBE", *channels, check_health=False)
+                waiting = set(channels)
+                while waiting:
+                    self._handle(await conn.read_response(timeout=math.inf), waiting)
+            self._conn = conn
+            self._up = True
+            self._up_since = time.monotonic()
+            self.heard = time.monotonic()
+            again, self._ever_up = self._ever_up, True
+            if again:
+                self.reconnects += 1
+            self._on_up(again)
+            while True:
+                self._handle(await conn.read_response(timeout=math.inf), None)
+        finally:
+            self._conn = None
+            self._up = False
+            for future in self._confirming.values():
+                if not future.done():
+                    future.set_exception(BrokerDown("pub/sub connection lost"))
+                    future.exception()  # retrieved: nobody may be waiting any more
+            self._confirming.clear()
+            with contextlib.suppress(Exception):
+                await conn.disconnect(nowait=True)
+
+    def _handle(self, response: Any, waiting: set[str] | None) -> None:
+        if not isinstance(response, list) or not response:
+            return
+        kind = response[0]
+        if kind == b"message" and len(response) == 3:
+            self._on_message(response[1].decode(), response[2])
+        elif kind == b"subscribe":
+            channel = response[1].decode()
+            if waiting is not None:
+                waiting.discard(channel)
+            future = self._confirming.pop(channel, None)
+            if future is not None and not future.done():
+                future.set_result(None)
