@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
+from server.app import WEB_DIR
 from server.room_store_sqlite import SqliteRoomStore
 from tests.integration.nodes import Node
 
@@ -225,7 +226,7 @@ async def test_web_client_and_room_page_with_security_headers(anon: httpx.AsyncC
     index = await anon.get("/")
     assert index.status_code == 200
     assert index.headers["content-type"].startswith("text/html")
-    assert "node is running" in index.text
+    assert index.text == (WEB_DIR / "index.html").read_text()
     csp = index.headers["content-security-policy"]
     assert "default-src 'self'" in csp
     assert "connect-src 'self' ws: wss:" in csp
