@@ -79,7 +79,8 @@ for _ = 1, 64 do
 end
 if ARGV[6] ~= '' then redis.call('ZADD', KEYS[3], ARGV[7], ARGV[6]) end
 for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ARGV[12]) end
-redis.call('PUBLISH', ARGV[13], 'c ' .. epoch .. ' ' .. firsts .. ' ' .. ARGV[9] .. '\\n' .. ARGV[14])
+local head = 'c ' .. epoch .. ' ' .. firsts .. ' ' .. ARGV[9]
+redis.call('PUBLISH', ARGV[13], head .. '\\n' .. ARGV[14])
 local moved = ''
 if ARGV[1] == 'n' and v ~= expected_v then moved = redis.call('HGET', KEYS[1], 'state') end
 if ARGV[9] == '1' then

@@ -25,9 +25,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import structlog
 from redis.asyncio.connection import AbstractConnection, ConnectionPool
 
 from signaling.broker import BrokerDown
+from signaling.redis_link import stop_if_cancelled
+
+log = structlog.get_logger("hearth.redis")
 
 BACKOFF_FIRST = 0.05
 BACKOFF_MAX = 1.0
@@ -50,6 +54,7 @@ class Subscriber:
         self._confirming: dict[str, asyncio.Future[None]] = {}
         self._conn: AbstractConnection | None = None
         self._up = False
+        self._up_event = asyncio.Event()
         self._ever_up = False
         self._running = False
         self._supervisor: asyncio.Task[None] | None = None
@@ -62,6 +67,19 @@ class Subscriber:
     def up(self) -> bool:
         return self._up
 
+    @property
+    def closed(self) -> bool:
+        return not self._running
+
+    async def wait_up(self, timeout: float) -> bool:
+        """Wait, at most `timeout` seconds, for the subscriptions to be confirmed."""
+        try:
+            async with asyncio.timeout(timeout):
+                await self._up_event.wait()
+        except TimeoutError:
+            return False
+        return True
+
     def start(self, channels: list[str]) -> None:
         self._wanted.update(channels)
         self._running = True
@@ -69,13 +87,11 @@ class Subscriber:
 
     async def close(self) -> None:
         self._running = False
-        for task in (self._session, self._supervisor):
-            if task is not None:
-                task.cancel()
-        for task in (self._session, self._supervisor):
-            if task is not None:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+        tasks = [t for t in (self._session, self._supervisor) if t is not None]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks, timeout=self._timeout * 2)
 
     def restart(self) -> None:
         """Throw the connection away and make a new one (a wedged subscription)."""
@@ -84,6 +100,8 @@ class Subscriber:
 
     async def subscribe(self, channel: str) -> None:
         self._wanted.add(channel)
+        if not self._up:
+            await self.wait_up(self._timeout)  # a reconnect may be moments away
         conn = self._conn
         if conn is None or not self._up:
             raise BrokerDown("pub/sub is down")
@@ -92,6 +110,7 @@ class Subscriber:
             future = self._confirming[channel] = asyncio.get_running_loop().create_future()
         try:
             await conn.send_command("SUBSCRIBE", channel, check_health=False)
+            stop_if_cancelled()
             async with asyncio.timeout(self._timeout):
                 await asyncio.shield(future)
         except BrokerDown:
@@ -107,9 +126,6 @@ class Subscriber:
             with contextlib.suppress(Exception):
                 await conn.send_command("UNSUBSCRIBE", channel, check_health=False)
 
-    def want(self, channel: str) -> bool:
-        return channel in self._wanted
-
     # --- the connection's life -------------------------------------------------------------
 
     async def _supervise(self) -> None:
@@ -117,10 +133,11 @@ class Subscriber:
         while self._running:
             session = self._session = asyncio.get_running_loop().create_task(self._run_session())
             await asyncio.wait([session])
+            stop_if_cancelled()
             self._session = None
             if not session.cancelled():
                 session.exception()  # a lost connection is expected; the retry is the answer
-            if not self._running:
+            if self.closed:
                 return
             if self._up_since and time.monotonic() - self._up_since > 1.0:
                 backoff = BACKOFF_FIRST  # it was up for a while: a fresh failure
@@ -128,18 +145,20 @@ class Subscriber:
             backoff = min(backoff * 2, BACKOFF_MAX)
 
     async def _run_session(self) -> None:
-        conn = self._pool.make_connection()
+        conn = self._pool.make_connection()  # type: ignore[no-untyped-call]
         self._up_since = 0.0
         try:
             async with asyncio.timeout(self._timeout * 2):
-                await conn.connect()  # type: ignore[no-untyped-call]
+                await conn.connect()
                 channels = sorted(self._wanted)
                 await conn.send_command("SUBSCRIBE", *channels, check_health=False)
+                stop_if_cancelled()
                 waiting = set(channels)
                 while waiting:
                     self._handle(await conn.read_response(timeout=math.inf), waiting)
             self._conn = conn
             self._up = True
+            self._up_event.set()
             self._up_since = time.monotonic()
             self.heard = time.monotonic()
             again, self._ever_up = self._ever_up, True
@@ -148,9 +167,11 @@ class Subscriber:
             self._on_up(again)
             while True:
                 self._handle(await conn.read_response(timeout=math.inf), None)
+                stop_if_cancelled()
         finally:
             self._conn = None
             self._up = False
+            self._up_event.clear()
             for future in self._confirming.values():
                 if not future.done():
                     future.set_exception(BrokerDown("pub/sub connection lost"))
@@ -164,7 +185,10 @@ class Subscriber:
             return
         kind = response[0]
         if kind == b"message" and len(response) == 3:
-            self._on_message(response[1].decode(), response[2])
+            try:
+                self._on_message(response[1].decode(), response[2])
+            except Exception:  # one bad message must not cost the connection
+                log.exception("pubsub message failed")
         elif kind == b"subscribe":
             channel = response[1].decode()
             if waiting is not None:

@@ -18,13 +18,16 @@ Kinds on a node's channel: `h` (its own heartbeat), `s` (a signal), `k` + [room,
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import msgpack
 
-from rooms import AnyEvent, MemberId, RoomId, fields_of, from_fields
+from rooms import AnyEvent, MemberId, RoomId, RoomState, fields_of, from_fields
 from signaling.broker import Sequenced
+from signaling.redis_feed import Batch
+from signaling.state_codec import decode
 
 ROOMS_KEY: Final = "hearth:rooms"  # the set of rooms with meeting state (for live_rooms)
 NODE_PREFIX: Final = "hearth:node:"
@@ -71,6 +74,74 @@ def room_of_channel(channel: str) -> RoomId | None:
 def node_key(node: str) -> str:
     """The node's heartbeat key; its channel has the same name (keys and channels are apart)."""
     return f"{NODE_PREFIX}{node}"
+
+
+# --- a room as stored -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """The room's hash as read: no meeting state at all is epoch ""."""
+
+    EMPTY: ClassVar[Stored]
+
+    epoch: str = ""
+    seq: int = 0
+    v: int = 0
+    state: bytes | None = None
+    previous: str = ""  # the epoch this one was restored from, if it was
+
+    @classmethod
+    def of(cls, raw: Mapping[bytes | str, bytes | str]) -> Stored:
+        if not raw:
+            return cls.EMPTY
+        fields = {_text(k): v for k, v in raw.items()}
+        state = fields.get("state")
+        return cls(
+            epoch=_text(fields.get("epoch", b"")),
+            seq=int(fields.get("seq", b"0")),
+            v=int(fields.get("v", b"0")),
+            state=state.encode() if isinstance(state, str) else state,
+            previous=_text(fields.get("from", b"")),
+        )
+
+    def room_state(self) -> RoomState:
+        return decode(self.state) if self.state else RoomState()
+
+
+Stored.EMPTY = Stored()
+
+LogEntry = tuple[bytes, dict[bytes, bytes]]
+
+
+def seq_of(entry_id: bytes) -> int:
+    """A log entry's id is `<seq>-0`."""
+    return int(entry_id.split(b"-", 1)[0])
+
+
+def batches_of(epoch: str, entries: list[LogEntry], top: int) -> list[Batch]:
+    """Log entries (consecutive seqs) as batches, one per commit (`c`, its first seq), up to
+    `top`; the first batch may start inside a commit whose beginning was not read."""
+    out: list[Batch] = []
+    group: list[Sequenced] = []
+    group_c = b""
+    group_t = 0.0
+    for entry_id, fields in entries:
+        seq = seq_of(entry_id)
+        if seq > top:
+            break
+        if group and fields[b"c"] != group_c:
+            out.append(Batch(epoch, group[0].seq, tuple(group), group_t))
+            group = []
+        group_c, group_t = fields[b"c"], float(fields[b"t"])
+        group.append(Sequenced(seq, unpack_event(fields[b"e"])))
+    if group:
+        out.append(Batch(epoch, group[0].seq, tuple(group), group_t))
+    return out
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 # --- events ------------------------------------------------------------------------------

@@ -56,6 +56,7 @@ class Recorder:
     commits: list[Commit] = field(default_factory=list)
     directs: list[tuple[RoomId, MemberId, bytes]] = field(default_factory=list)
     dropped: list[tuple[RoomId, str]] = field(default_factory=list)
+    kicks: list[tuple[RoomId, MemberId]] = field(default_factory=list)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     def on_commit(self, commit: Commit) -> None:
@@ -70,9 +71,13 @@ class Recorder:
         self.dropped.append((room, epoch))
         self.changed.set()
 
-    async def until(self, ready: Callable[[], bool]) -> None:
-        """Wait (at most WAIT seconds) until `ready()` holds."""
-        async with asyncio.timeout(WAIT):
+    def on_kick(self, room: RoomId, member: MemberId) -> None:
+        self.kicks.append((room, member))
+        self.changed.set()
+
+    async def until(self, ready: Callable[[], bool], wait: float = WAIT) -> None:
+        """Wait (at most `wait` seconds) until `ready()` holds."""
+        async with asyncio.timeout(wait):
             while not ready():
                 self.changed.clear()
                 await self.changed.wait()

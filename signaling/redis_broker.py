@@ -1,0 +1,378 @@
+"""`RedisBroker`: the broker for many nodes sharing rooms through one Redis.
+
+The design is docs/decisions/005-redis-broker.md; the contract is signaling/broker.py, and
+the same suite tests this and `MemoryBroker`. The parts:
+
+- here: the `Broker` protocol. `transact` = two round trips: `TIME` + `HGETALL` (+ the
+  dedupe key), the engine runs here, then one commit script stores, appends, trims and
+  publishes atomically if the room's epoch and state version are still what was read (else
+  read again: bounded, with jitter). Events that change no state (chat) skip the version
+  check, so they never conflict with commands. On one node, transacts on one room take
+  turns, so only other nodes can conflict.
+- `redis_feed`: ordered delivery per served room; `redis_keeper`: gaps, lost tails, lost
+  keys; `redis_presence`: heartbeats and reaping; `redis_subscriber`: the one pub/sub
+  connection; `redis_link`: the pool, timeouts, clock and the guard; `redis_scripts`: the
+  Lua; `redis_wire`: key names and message formats; `state_codec`: the state as bytes.
+- Every Redis call is bounded by a short timeout, and every failure surfaces as
+  `BrokerDown`: never a hang, never a redis exception.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import secrets
+from collections.abc import Callable
+
+import structlog
+
+from rooms import MemberId, RoomId
+from signaling import redis_wire as w
+from signaling.broker import (
+    BrokerDown,
+    Commit,
+    Decision,
+    Duplicate,
+    Listener,
+    RoomView,
+    Sequenced,
+)
+from signaling.limits import Limits
+from signaling.redis_feed import Batch, Feed
+from signaling.redis_keeper import Keeper
+from signaling.redis_link import Faults, Link, RedisTiming, Stats
+from signaling.redis_presence import Presence
+from signaling.redis_subscriber import Subscriber
+from signaling.redis_transact import Transactor
+
+__all__ = ["Faults", "RedisBroker", "RedisTiming", "Stats"]
+
+log = structlog.get_logger("hearth.redis")
+
+
+class _NoListener:
+    def on_commit(self, commit: Commit) -> None:
+        pass
+
+    def on_direct(self, room: RoomId, to: MemberId, payload: bytes) -> None:
+        pass
+
+    def on_dropped(self, room: RoomId, epoch: str) -> None:
+        pass
+
+    def on_kick(self, room: RoomId, member: MemberId) -> None:
+        pass
+
+
+class RedisBroker:
+    def __init__(
+        self,
+        url: str,
+        limits: Limits,
+        *,
+        grace_seconds: float,
+        node_id: str | None = None,
+        timing: RedisTiming | None = None,
+        clock: Callable[[], float] | None = None,
+        faults: Faults | None = None,
+    ) -> None:
+        """`clock`, for tests only, replaces Redis `TIME` as the broker's clock."""
+        self.node_id = node_id or secrets.token_hex(6)
+        self.faults = faults or Faults()
+        self._limits = limits
+        self._link = link = Link(url, timing or RedisTiming(), clock)
+        self._keeper = Keeper(link, self.node_id)
+        self._sub = Subscriber(
+            link.pool,
+            timeout=link.timing.timeout_seconds,
+            on_message=self._on_message,
+            on_up=self._on_up,
+        )
+        self._presence = Presence(link, self.node_id, self._sub, self._keeper, self.faults)
+        self._feeds = self._keeper.feeds
+        self._listener: Listener = _NoListener()
+        self._transactor = Transactor(
+            link, self._keeper, limits, grace_seconds=grace_seconds, tell=self._tell
+        )
+
+    @property
+    def stats(self) -> Stats:
+        return self._link.stats
+
+    @property
+    def reconnects(self) -> int:
+        """How often the pub/sub connection was made again."""
+        return self._sub.reconnects
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    def attach(self, listener: Listener) -> None:
+        self._listener = listener
+
+    async def start(self) -> None:
+        """Connect, warn if Redis keeps nothing on disk, and begin the heartbeat. Redis being
+        down is no error here: the node starts not ready and catches up when it can."""
+        self._sub.start([self._presence.channel])
+        try:
+            with self._link.guard():
+                await self._link.scripts.load()
+                await self._link.check_persistence()
+                await self._presence.beat()
+        except BrokerDown:
+            log.warning("redis unreachable", reason="start", node=self.node_id)
+        self._link.spawn(self._presence.run())
+        await self._sub.wait_up(self._link.timing.timeout_seconds * 2)
+
+    async def close(self) -> None:
+        for feed in self._feeds.values():
+            feed.close()
+        self._feeds.clear()
+        await self._sub.close()
+        # Our key goes at once: a node shutting down is not one to wait a TTL for.
+        await self._link.close(last_words=[self._presence.key])
+
+    async def ready(self) -> bool:
+        if not self._sub.up:
+            return False
+        try:
+            async with asyncio.timeout(self._link.timing.ready_timeout_seconds):
+                return bool(await self._link.client.ping())
+        except Exception:  # any failure is simply "not ready"
+            return False
+
+    def clock(self) -> float:
+        return self._link.clock()
+
+    async def now(self) -> float:
+        return await self._link.now()
+
+    # --- transact --------------------------------------------------------------------------
+
+    async def transact(
+        self, room: RoomId, decide: Decision, *, dedupe: str | None = None
+    ) -> Commit | Duplicate:
+        return await self._transactor.transact(room, decide, dedupe)
+
+    # --- reading ---------------------------------------------------------------------------
+
+    async def read(self, room: RoomId) -> RoomView:
+        with self._link.guard():
+            raw = await self._link.client.hgetall(w.RoomKeys.of(room).state)
+        stored = w.Stored.of(raw)
+        return RoomView(stored.epoch, stored.seq, stored.room_state())
+
+    async def history(self, room: RoomId, epoch: str, after: int) -> list[Sequenced] | None:
+        if after < 0 or not epoch:
+            return None
+        keys = w.RoomKeys.of(room)
+        with self._link.guard():
+            async with self._link.client.pipeline(transaction=True) as pipe:
+                pipe.hmget(keys.state, ["epoch", "seq"])
+                pipe.xrange(keys.log, min=f"{after + 1}-0", count=self._limits.replay_events)
+                (stored_epoch, stored_seq), entries = await pipe.execute()
+        if stored_epoch is None or stored_epoch.decode() != epoch:
+            return None
+        top = int(stored_seq)
+        if after > top or top - after > self._limits.replay_events:
+            return None
+        try:
+            found = [
+                Sequenced(w.seq_of(entry_id), w.unpack_event(fields[b"e"]))
+                for entry_id, fields in entries
+                if w.seq_of(entry_id) <= top
+            ]
+        except (ValueError, KeyError, TypeError):
+            log.error("history unreadable", room=room)
+            return None
+        if [sq.seq for sq in found] != list(range(after + 1, top + 1)):
+            return None  # the oldest events needed were trimmed
+        return found
+
+    async def live_rooms(self) -> list[RoomId]:
+        link = self._link
+        with link.guard():
+            members = await link.client.smembers(w.ROOMS_KEY)
+            rooms = sorted(RoomId(m.decode() if isinstance(m, bytes) else m) for m in members)
+            async with link.client.pipeline(transaction=False) as pipe:
+                for room in rooms:
+                    pipe.exists(w.RoomKeys.of(room).state)
+                exists = await pipe.execute()
+            live = [r for r, there in zip(rooms, exists, strict=True) if there]
+            stale = [r for r, there in zip(rooms, exists, strict=True) if not there]
+            if stale:
+                await link.client.srem(w.ROOMS_KEY, *stale)
+        return live
+
+    # --- subscriptions ---------------------------------------------------------------------
+
+    async def subscribe(self, room: RoomId) -> None:
+        feed = self._feeds.get(room)
+        if feed is not None:
+            feed.refs += 1
+            if not feed.ready:
+                await self._await_seeded(feed)
+            return
+        feed = self._feeds[room] = Feed(room, lambda: self._listener, refs=1)
+        keys = w.RoomKeys.of(room)
+        try:
+            # Subscribed (confirmed) before reading: nothing published after it is missed.
+            await self._sub.subscribe(keys.channel)
+            with self._link.guard():
+                raw = await self._link.client.hgetall(keys.state)
+            stored = w.Stored.of(raw)
+            if feed.seed(stored.epoch, stored.seq, stored.room_state()):
+                self._keeper.want_sync(feed)
+        except BaseException:
+            if self._feeds.get(room) is feed:
+                del self._feeds[room]
+                await self._sub.unsubscribe(keys.channel)
+            feed.close()
+            raise
+
+    async def _await_seeded(self, feed: Feed) -> None:
+        try:
+            async with asyncio.timeout(self._link.timing.timeout_seconds * 2):
+                await asyncio.shield(feed.seeded)
+        except TimeoutError:
+            feed.refs -= 1
+            raise BrokerDown("subscribe timed out") from None
+        except asyncio.CancelledError:
+            feed.refs -= 1
+            if feed.seeded.cancelled():  # the first subscriber failed: so do we
+                raise BrokerDown("subscribe failed") from None
+            raise
+
+    async def unsubscribe(self, room: RoomId) -> None:
+        feed = self._feeds.get(room)
+        if feed is None:
+            return
+        feed.refs -= 1
+        if feed.refs > 0:
+            return
+        del self._feeds[room]
+        feed.close()
+        await self._sub.unsubscribe(w.RoomKeys.of(room).channel)
+
+    # --- seats, presence, signals ----------------------------------------------------------
+
+    async def save_seat(self, room: RoomId, member: MemberId, secret_hash: str) -> None:
+        keys = w.RoomKeys.of(room)
+        await self._link.run("seat", [keys.state, keys.seats], [member, secret_hash, self._ttl])
+        feed = self._feeds.get(room)
+        if feed is not None:
+            feed.seats[member] = secret_hash  # to write back should the room be restored
+
+    async def seat_matches(self, room: RoomId, member: MemberId, secret_hash: str) -> bool:
+        with self._link.guard():
+            stored = await self._link.client.hget(w.RoomKeys.of(room).seats, member)
+        if stored is None:
+            return False
+        text = stored.decode() if isinstance(stored, bytes) else stored
+        return hmac.compare_digest(text, secret_hash)
+
+    async def drop_seat(self, room: RoomId, member: MemberId) -> None:
+        with self._link.guard():
+            await self._link.client.hdel(w.RoomKeys.of(room).seats, member)
+        feed = self._feeds.get(room)
+        if feed is not None:
+            feed.seats.pop(member, None)
+
+    async def claim(self, room: RoomId, member: MemberId) -> None:
+        keys = w.RoomKeys.of(room)
+        kick = w.frame("k", [room, member])
+        await self._link.run(
+            "claim", [keys.where], [member, self.node_id, self._ttl, w.NODE_PREFIX, kick]
+        )
+        feed = self._feeds.get(room)
+        if feed is not None:
+            feed.claims.add(member)
+
+    async def reap(self, room: RoomId) -> list[MemberId]:
+        return await self._presence.reap(room)
+
+    async def direct(self, room: RoomId, to: MemberId, payload: bytes) -> None:
+        keys = w.RoomKeys.of(room)
+        message = w.frame("s", [room, to, payload])
+        route = await self._link.run(
+            "direct", [keys.where], [to, self.node_id, keys.channel, w.NODE_PREFIX, message]
+        )
+        if route == b"local":
+            self._tell(lambda lst: lst.on_direct(room, to, payload))
+
+    async def drop_room(self, room: RoomId) -> None:
+        keys = w.RoomKeys.of(room)
+        epoch = await self._link.run("drop", keys.all(), [self._ttl, keys.channel])
+        with contextlib.suppress(BrokerDown), self._link.guard():
+            await self._link.client.srem(w.ROOMS_KEY, room)
+        if epoch is None:
+            return
+        ended = epoch.decode()
+        feed = self._feeds.get(room)
+        if feed is None:
+            self._tell(lambda lst: lst.on_dropped(room, ended))
+        elif feed.epoch == ended:
+            feed.end(ended)
+        else:
+            self._keeper.want_sync(feed)
+
+    @property
+    def _ttl(self) -> int:
+        return self._link.ttl_ms
+
+    # --- what pub/sub brings ---------------------------------------------------------------
+
+    def _on_message(self, channel: str, data: bytes) -> None:
+        try:
+            msg = w.parse(data)
+        except Exception:  # another version's message, or damage: never fatal
+            log.warning("unreadable message", reason="parse")
+            return
+        if isinstance(msg, w.HeartbeatMsg):
+            self._presence.heard()
+        elif isinstance(msg, w.SignalMsg):
+            self._tell(lambda lst: lst.on_direct(msg.room, msg.to, msg.payload))
+        elif isinstance(msg, w.KickMsg):
+            feed = self._feeds.get(msg.room)
+            if feed is not None:
+                feed.claims.discard(msg.member)
+            self._tell(lambda lst: lst.on_kick(msg.room, msg.member))
+        else:
+            room = w.room_of_channel(channel)
+            feed = self._feeds.get(room) if room is not None else None
+            if feed is None:
+                return
+            if self.faults.drop_room_messages and (
+                self.faults.rng.random() < self.faults.drop_room_messages
+            ):
+                self.stats.dropped_messages += 1
+                return
+            self._on_room_message(feed, msg)
+
+    def _on_room_message(self, feed: Feed, msg: w.Message) -> None:
+        if isinstance(msg, w.CommitMsg):
+            if feed.offer(Batch(msg.epoch, msg.first, msg.events, msg.now, msg.drop)):
+                self._keeper.want_sync(feed)
+        elif isinstance(msg, w.DropMsg) and feed.ready and feed.epoch == msg.epoch:
+            feed.end(msg.epoch)
+        elif isinstance(msg, w.DropMsg | w.RestoreMsg):
+            if not feed.ready:
+                feed.dirty = True
+            elif msg.epoch not in feed.gone and msg.epoch != feed.epoch:
+                self._keeper.want_sync(feed)
+
+    def _on_up(self, again: bool) -> None:
+        if again:
+            log.info("pubsub reconnected", node=self.node_id, rooms=len(self._feeds))
+            self._link.spawn(self._after_reconnect())
+
+    async def _after_reconnect(self) -> None:
+        with contextlib.suppress(Exception):
+            await self._link.pool.disconnect(inuse_connections=False)  # idle ones may be stale
+        await self._keeper.recheck_all()
+
+    def _tell(self, call: Callable[[Listener], None]) -> None:
+        try:
+            call(self._listener)
+        except Exception:  # the listener's bug must not break the broker
+            log.exception("listener failed")

@@ -1,0 +1,199 @@
+"""Keeping every room this node serves whole: gaps, lost tails, lost keys, rollbacks.
+
+Pub/sub is the fast path and may lose messages; Redis is the truth. A room's `Feed` asks
+for a sync when it can't place what arrived; the keeper also re-checks every served room's
+epoch and top seq after each pub/sub reconnect and every `recheck_seconds` (a lost last
+message shows no gap until the next one). A sync reads the room's hash and the log after
+the delivered seq in one MULTI, and then:
+
+- same epoch, more events: deliver them from the log (or, if they were trimmed, jump to the
+  stored state);
+- same epoch, FEWER events than delivered: Redis lost acknowledged writes (a machine crash
+  past `appendfsync`). Seqs must never be reused, so the room is restored from this node's
+  mirror under a new epoch;
+- no room at all while this node still has a meeting there (Redis restarted empty,
+  FLUSHALL): restore from the mirror under a new epoch; the first node wins by the script's
+  compare-and-set; a room dropped on purpose (its `gone` tombstone) is never brought back;
+- another epoch: restored from ours (its `from`): jump to it; otherwise ours ended.
+
+After a restore, every node writes back the seats and connection places it knows, so its
+members can resume on any node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+
+import structlog
+
+from rooms import RoomId
+from signaling import redis_wire as w
+from signaling.broker import BrokerDown
+from signaling.redis_feed import Feed
+from signaling.redis_link import Link, stop_if_cancelled
+from signaling.state_codec import encode
+
+log = structlog.get_logger("hearth.redis")
+
+FILL_BATCH = 500  # log entries read per round when filling a gap
+SYNC_ROUNDS = 20  # steps of one sync; what is left waits for the next re-check
+
+
+class Keeper:
+    def __init__(self, link: Link, node_id: str) -> None:
+        self._link = link
+        self._node_id = node_id
+        self.feeds: dict[RoomId, Feed] = {}
+
+    def want_sync(self, feed: Feed) -> None:
+        if feed.sync_task is not None and not feed.sync_task.done():
+            feed.sync_again = True
+            return
+        feed.sync_task = self._link.spawn(self._sync(feed))
+
+    async def sync_now(self, feed: Feed, seconds: float) -> None:
+        """Sync `feed` and wait for it, at most `seconds`."""
+        self.want_sync(feed)
+        task = feed.sync_task
+        if task is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(seconds):
+                    await asyncio.shield(task)
+
+    @staticmethod
+    def lost(feed: Feed, stored: w.Stored) -> bool:
+        """The room's keys are gone while this node still has a meeting there."""
+        return (
+            not stored.epoch
+            and feed.ready
+            and bool(feed.epoch)
+            and bool(feed.state.people)
+            and not feed.state.ended
+        )
+
+    async def recheck_all(self) -> None:
+        feeds = [f for f in self.feeds.values() if f.ready]
+        if not feeds:
+            return
+        try:
+            with self._link.guard():
+                async with self._link.client.pipeline(transaction=False) as pipe:
+                    for feed in feeds:
+                        pipe.hmget(w.RoomKeys.of(feed.room).state, ["epoch", "seq"])
+                    tops = await pipe.execute()
+        except BrokerDown:
+            return  # the next beat or reconnect tries again
+        for feed, (epoch, seq) in zip(feeds, tops, strict=True):
+            stored = (epoch.decode(), int(seq)) if epoch is not None else ("", 0)
+            if stored != (feed.epoch, feed.seq):
+                self.want_sync(feed)
+
+    # --- one sync --------------------------------------------------------------------------
+
+    async def _sync(self, feed: Feed) -> None:
+        self._link.stats.syncs += 1
+        for _ in range(SYNC_ROUNDS):
+            feed.sync_again = False
+            if self.feeds.get(feed.room) is not feed:
+                return  # no longer served here
+            try:
+                done = await self._step(feed)
+            except BrokerDown:
+                return  # the next re-check or reconnect tries again
+            stop_if_cancelled()
+            if done and not feed.sync_again:
+                return
+
+    async def _step(self, feed: Feed) -> bool:
+        """One step towards what Redis holds; True once the feed has caught up."""
+        keys = w.RoomKeys.of(feed.room)
+        with self._link.guard():
+            async with self._link.client.pipeline(transaction=True) as pipe:
+                pipe.hgetall(keys.state)
+                pipe.xrange(keys.log, min=f"{feed.seq + 1}-0", count=FILL_BATCH)
+                raw, entries = await pipe.execute()
+        stored = w.Stored.of(raw)
+        if feed.epoch and stored.epoch == feed.epoch:
+            if stored.seq < feed.seq:
+                await self._restore(feed, stored, "rolled back")
+                return False
+            if stored.seq == feed.seq:
+                feed.ahead.clear()
+                return True
+            return self._fill(feed, stored, entries)
+        if not stored.epoch:
+            if not feed.epoch:
+                return True
+            if self.lost(feed, stored) and feed.refs > 0:
+                await self._restore(feed, stored, "lost")
+                return False
+            feed.end(feed.epoch)
+            return True
+        if feed.epoch:
+            if stored.previous == feed.epoch:  # another node restored our meeting
+                feed.jump(stored.epoch, stored.seq, stored.room_state(), self._link.clock())
+                await self._reclaim(feed)
+                return True
+            feed.end(feed.epoch)
+            return False
+        if not stored.previous and entries and w.seq_of(entries[0][0]) == 1:
+            return self._fill(feed, stored, entries)  # a new meeting, replayable from seq 1
+        feed.jump(stored.epoch, stored.seq, stored.room_state(), self._link.clock())
+        return True
+
+    def _fill(self, feed: Feed, stored: w.Stored, entries: list[w.LogEntry]) -> bool:
+        try:
+            batches = w.batches_of(stored.epoch, entries, stored.seq)
+        except (ValueError, KeyError, TypeError):
+            log.error("history unreadable", room=feed.room)
+            batches = []
+        if not batches or batches[0].first != feed.seq + 1:
+            # What we'd need was trimmed: carry on from the state as it is now.
+            feed.jump(stored.epoch, stored.seq, stored.room_state(), self._link.clock())
+            return True
+        for batch in batches:
+            self._link.stats.filled += len(batch.events)
+            feed.offer(batch)
+        return feed.epoch != stored.epoch or feed.seq >= stored.seq
+
+    async def _restore(self, feed: Feed, stored: w.Stored, reason: str) -> None:
+        keys = w.RoomKeys.of(feed.room)
+        epoch = secrets.token_hex(6)
+        verdict = await self._link.run(
+            "restore",
+            [keys.state, keys.log, keys.dedupe, keys.gone],
+            [
+                stored.epoch,
+                stored.seq,
+                feed.epoch,
+                epoch,
+                encode(feed.state),
+                self._link.ttl_ms,
+                keys.channel,
+            ],
+        )
+        if verdict == b"GONE":
+            feed.end(feed.epoch)
+        elif verdict == b"OK":
+            self._link.stats.restores += 1
+            log.warning("room restored", room=feed.room, epoch=epoch, reason=reason)
+            with contextlib.suppress(BrokerDown), self._link.guard():
+                await self._link.client.sadd(w.ROOMS_KEY, feed.room)
+            feed.jump(epoch, 0, feed.state, self._link.clock())
+            await self._reclaim(feed)
+
+    async def _reclaim(self, feed: Feed) -> None:
+        """Write back what this node knows: its members' seats and where they are held."""
+        keys = w.RoomKeys.of(feed.room)
+        ttl = self._link.ttl_ms
+        with contextlib.suppress(BrokerDown), self._link.guard():
+            async with self._link.client.pipeline(transaction=False) as pipe:
+                if feed.seats:
+                    pipe.hset(keys.seats, mapping={str(m): h for m, h in feed.seats.items()})
+                    pipe.pexpire(keys.seats, ttl)
+                if feed.claims:
+                    pipe.hset(keys.where, mapping={str(m): self._node_id for m in feed.claims})
+                    pipe.pexpire(keys.where, ttl)
+                await pipe.execute()

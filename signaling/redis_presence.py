@@ -1,0 +1,119 @@
+"""This node's presence in Redis, and the reaping of nodes that died.
+
+Every `heartbeat_seconds` one pipeline renews the node's key `hearth:node:<id>` (its TTL is
+`node_ttl_seconds`), publishes a heartbeat to the node's own channel and reads `TIME`:
+- the key tells other nodes this one lives; members whose connection sits on a node whose
+  key has expired are that dead node's orphans, and `reap` hands them, at most once per
+  round (a short `SET NX PX` lock), to one surviving node, which marks them disconnected;
+- the heartbeat, coming back through the node's own subscription, proves the subscription
+  alive: when it stops arriving while the connection looks up, the connection is wedged and
+  is replaced;
+- `TIME` keeps the local estimate of the shared clock fresh.
+The same loop asks the keeper to re-check every served room now and then.
+
+After an outage of its own, a node reaps nobody until it has been healthy for a whole node
+TTL: other nodes' keys may have expired while Redis was away, and they need a beat to
+renew them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import structlog
+
+from rooms import MemberId, RoomId
+from signaling import redis_wire as w
+from signaling.broker import BrokerDown
+from signaling.redis_keeper import Keeper
+from signaling.redis_link import Faults, Link, stop_if_cancelled
+from signaling.redis_subscriber import Subscriber
+from signaling.state_codec import decode
+
+log = structlog.get_logger("hearth.redis")
+
+
+class Presence:
+    def __init__(
+        self, link: Link, node_id: str, subscriber: Subscriber, keeper: Keeper, faults: Faults
+    ) -> None:
+        self._link = link
+        self._node_id = node_id
+        self._sub = subscriber
+        self._keeper = keeper
+        self._faults = faults
+        self.key = w.node_key(node_id)
+        self.channel = w.node_key(node_id)  # channels and keys are apart in Redis
+        self.healthy_since: float | None = None  # monotonic; None after a failed beat
+
+    async def run(self) -> None:
+        t = self._link.timing
+        last_recheck = time.monotonic()
+        while True:
+            await asyncio.sleep(t.heartbeat_seconds)
+            try:
+                await self.beat()
+            except BrokerDown:
+                self.healthy_since = None
+            stop_if_cancelled()
+            silent = time.monotonic() - self._sub.heard
+            if self._sub.up and silent > 3 * t.heartbeat_seconds + t.timeout_seconds:
+                log.warning("pubsub wedged", node=self._node_id, reason="no heartbeat")
+                self._sub.restart()
+            if time.monotonic() - last_recheck >= t.recheck_seconds:
+                last_recheck = time.monotonic()
+                self._link.spawn(self._keeper.recheck_all())
+
+    async def beat(self) -> None:
+        link = self._link
+        with link.guard():
+            before = time.time()
+            async with link.client.pipeline(transaction=False) as pipe:
+                pipe.time()
+                if self._faults.heartbeat:
+                    pipe.set(self.key, "1", px=int(link.timing.node_ttl_seconds * 1000))
+                pipe.publish(self.channel, w.frame("h"))
+                out = await pipe.execute()
+            after = time.time()
+        seconds, micros = out[0]
+        link.note_clock(seconds + micros / 1e6, before, after)
+        if self.healthy_since is None:
+            self.healthy_since = time.monotonic()
+
+    def heard(self) -> None:
+        """Our own heartbeat came back through the subscription."""
+        if not self._faults.deaf:
+            self._sub.heard = time.monotonic()
+
+    async def reap(self, room: RoomId) -> list[MemberId]:
+        link = self._link
+        healthy = self.healthy_since
+        if healthy is None or time.monotonic() - healthy < link.timing.node_ttl_seconds:
+            return []
+        keys = w.RoomKeys.of(room)
+        with link.guard():
+            async with link.client.pipeline(transaction=False) as pipe:
+                pipe.hgetall(keys.where)
+                pipe.hget(keys.state, "state")
+                where_raw, state_raw = await pipe.execute()
+            where = {MemberId(m.decode()): n.decode() for m, n in where_raw.items()}
+            others = sorted({n for n in where.values() if n != self._node_id})
+            if not others or state_raw is None:
+                return []
+            async with link.client.pipeline(transaction=False) as pipe:
+                for node in others:
+                    pipe.exists(w.node_key(node))
+                alive = await pipe.execute()
+            dead = {n for n, there in zip(others, alive, strict=True) if not there}
+            state = decode(state_raw)
+            orphans = sorted(
+                m
+                for m, n in where.items()
+                if n in dead and (p := state.person(m)) is not None and p.reconnecting_since is None
+            )
+            if not orphans:
+                return []
+            lock_ms = int(link.timing.reap_lock_seconds * 1000)
+            won = await link.client.set(keys.reap, self._node_id, nx=True, px=lock_ms)
+        return orphans if won else []
