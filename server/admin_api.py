@@ -36,6 +36,7 @@ from server.room_store import (
     RoomDefError,
     check_fields,
 )
+from server.room_store_redis import RoomStoreUnavailable
 from server.state import NodeState, node_state
 
 MAX_BODY_BYTES: Final = 64 * 1024
@@ -111,6 +112,8 @@ def _endpoint(handler: Endpoint) -> Callable[[Request], Awaitable[Response]]:
             return exc.response()
         except RoomDefError as exc:
             return ApiError(400, "invalid", str(exc)).response()
+        except RoomStoreUnavailable:
+            return ApiError(503, "unavailable", "the room store did not answer").response()
         response.headers.update(NO_STORE)
         return response
 

@@ -38,6 +38,7 @@ from server.meetings import meetings_hook, signaling_node
 from server.metrics import Metrics
 from server.preview import preview
 from server.room_store import RoomStore
+from server.room_store_redis import RedisRoomStore
 from server.room_store_sqlite import SqliteRoomStore
 from server.settings import Settings
 from server.state import (
@@ -119,6 +120,14 @@ async def metrics(request: Request) -> Response:
     return Response(body, headers={"Content-Type": content_type})
 
 
+def open_store(settings: Settings) -> RoomStore:
+    """Room definitions: in Redis when the node runs on one (so every node sees them), else
+    a SQLite file under the data directory."""
+    if settings.redis_url is not None:
+        return RedisRoomStore(settings.redis_url)
+    return SqliteRoomStore.in_data_dir(settings.data_dir)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -132,11 +141,11 @@ def create_app(
 ) -> Starlette:
     """The node's ASGI app.
 
-    `store`: a RoomStore the caller owns (not closed here); default, a SqliteRoomStore under
-    `settings.data_dir`, opened and closed by the lifespan. `lifespan_hooks`: each is called
-    with the app and entered as an async context manager once `node_state(app)` exists; a
-    hook may replace `readiness`, `live_counts` or `on_room_deleted` on it. `extra_routes`
-    go where the WebSocket route belongs, ahead of the static files.
+    `store`: a RoomStore the caller owns (not closed here); default, `open_store(settings)`,
+    opened and closed by the lifespan. `lifespan_hooks`: each is called with the app and
+    entered as an async context manager once `node_state(app)` exists; a hook may replace
+    `readiness`, `live_counts` or `on_room_deleted` on it. `extra_routes` go where the
+    WebSocket route belongs, ahead of the static files.
     """
 
     async def room_page(_request: Request) -> Response:
@@ -167,7 +176,7 @@ def create_app(
         async with AsyncExitStack() as stack:
             room_store: RoomStore
             if store is None:
-                room_store = SqliteRoomStore.in_data_dir(settings.data_dir)
+                room_store = open_store(settings)
                 stack.push_async_callback(room_store.close)
             else:
                 room_store = store

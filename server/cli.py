@@ -22,10 +22,17 @@ import urllib.request
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
-from server.app import create_app, hearth_version
+from server.app import create_app, hearth_version, open_store
 from server.logs import configure_logging
-from server.room_store import DEFAULT_SHARE_SECONDS, IssuedTokens, RoomDef, RoomDefError
-from server.room_store_sqlite import SqliteRoomStore, StoreSchemaError
+from server.room_store import (
+    DEFAULT_SHARE_SECONDS,
+    IssuedTokens,
+    RoomDef,
+    RoomDefError,
+    RoomStore,
+)
+from server.room_store_redis import RoomStoreUnavailable
+from server.room_store_sqlite import StoreSchemaError
 from server.settings import OPTIONS, Settings, SettingsError, load_settings
 
 DEMO_NAME = "Demo circle"
@@ -86,20 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _refuse_redis(settings: Settings) -> None:
-    if settings.redis_url is not None:
-        raise CliError("Redis mode is not available yet; leave out --redis / HEARTH_REDIS_URL")
-
-
 @asynccontextmanager
-async def _opened(settings: Settings) -> AsyncIterator[SqliteRoomStore]:
-    """The local room store; a file or directory problem becomes one clear line."""
-    _refuse_redis(settings)
-    store = SqliteRoomStore.in_data_dir(settings.data_dir)
+async def _opened(settings: Settings) -> AsyncIterator[RoomStore]:
+    """The room store (Redis with --redis, else the data directory's SQLite file); a
+    problem reaching it becomes one clear line."""
+    store = open_store(settings)
+    where = settings.redis_url if settings.redis_url else str(settings.data_dir)
     try:
         yield store
-    except (OSError, sqlite3.Error, StoreSchemaError) as exc:
-        raise CliError(f"room store {store.path}: {exc}") from None
+    except (OSError, sqlite3.Error, StoreSchemaError, RoomStoreUnavailable) as exc:
+        raise CliError(f"room store {where}: {exc}") from None
     finally:
         await store.close()
 
@@ -193,7 +196,6 @@ def _serve(settings: Settings, demo: bool) -> int:
     from server.ws import WebSocketEndpoint
     from server.ws_protocol import protocol_class
 
-    _refuse_redis(settings)
     configure_logging(settings.log_format)
     asyncio.run(_before_serving(settings, demo))
     limits = settings.limits

@@ -20,12 +20,16 @@ from rooms import MemberId, RoomId, RoomInfo
 from rooms.state import Role
 from server.metrics import Metrics
 from server.room_store import RoomDef, RoomStore
+from server.room_store_redis import RoomStoreUnavailable
 from server.settings import Settings, ice_servers
 from server.state import no_live_counts, node_state, nothing_on_delete
 from server.timers import Timers
+from signaling.broker import Broker
 from signaling.closes import Close
+from signaling.errors import Unavailable
 from signaling.memory_broker import MemoryBroker
 from signaling.node import Node
+from signaling.redis_broker import RedisBroker
 
 log = structlog.get_logger("hearth.meetings")
 
@@ -43,14 +47,20 @@ class StoreDirectory:
         self._store = store
 
     async def enter(self, room: str, token: str) -> tuple[RoomInfo, Role] | None:
-        role = await self._store.check_token(room, token)
-        if role is None:
-            return None
-        d = await self._store.get(room)
+        try:
+            role = await self._store.check_token(room, token)
+            if role is None:
+                return None
+            d = await self._store.get(room)
+        except RoomStoreUnavailable as exc:
+            raise Unavailable() from exc
         return None if d is None else (room_info(d), Role(role))
 
     async def info(self, room: str) -> RoomInfo | None:
-        d = await self._store.get(room)
+        try:
+            d = await self._store.get(room)
+        except RoomStoreUnavailable as exc:
+            raise Unavailable() from exc
         return None if d is None else room_info(d)
 
 
@@ -90,8 +100,17 @@ def signaling_node(scope: Scope) -> Node:
     return node
 
 
+def build_broker(settings: Settings) -> Broker:
+    """The memory broker on one node; the Redis broker when the node runs on a Redis."""
+    if settings.redis_url is not None:
+        return RedisBroker(
+            settings.redis_url, settings.limits, grace_seconds=settings.grace_seconds
+        )
+    return MemoryBroker(settings.limits, grace_seconds=settings.grace_seconds)
+
+
 def build_node(settings: Settings, store: RoomStore, metrics: Metrics) -> Node:
-    broker = MemoryBroker(settings.limits, grace_seconds=settings.grace_seconds)
+    broker = build_broker(settings)
 
     def ice(member: MemberId, now: float) -> list[dict[str, object]]:
         return [dict(s) for s in ice_servers(settings, now, member)]

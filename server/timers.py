@@ -169,17 +169,26 @@ class Timers:
             await self.reap()
 
     async def reap(self) -> int:
-        """Mark disconnected the members of served rooms whose node has died; how many."""
+        """Mark disconnected the members whose node has died, in every live room (not only
+        those served here: a room whose every member sat on the dead node has nobody else to
+        do it); how many."""
         count = 0
-        for room in list(self._node.hub.rooms):
+        try:
+            rooms = await self._node.broker.live_rooms()
+        except Exception:  # an outage: the next round tries again
+            log.warning("reap failed", reason="rooms")
+            return 0
+        for room in rooms:
             try:
                 orphans = await self._node.broker.reap(room)
-            except Exception:  # an outage: the next round tries again
+            except Exception:
                 log.warning("reap failed", room=room)
                 continue
             for member in orphans:
-                if await self._node.transact_quietly(room, c.Disconnect(member)) is not None:
+                commit = await self._node.transact_quietly(room, c.Disconnect(member))
+                if commit is not None:
                     count += 1
+                    self.on_commit(commit)  # their grace period starts here, served or not
         return count
 
     def _retry(self, attempt: int, callback: Callable[[], None]) -> None:

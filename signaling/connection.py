@@ -141,6 +141,9 @@ class Connection:
             if code is not None:
                 self._end(code, event.TYPE)
 
+    def refresh(self) -> None:
+        self._review()
+
     def _heal(self) -> None:
         """The room says this seat is reconnecting while this connection serves it: a stale
         disconnect from an older connection (another node's, in a race) landed after our

@@ -13,6 +13,7 @@ Rules:
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -39,6 +40,10 @@ class Seat(Protocol):
         ...
 
     def close(self, code: int, reason: str) -> None: ...
+
+    def refresh(self) -> None:
+        """The room's stream started over (a new epoch): send a fresh welcome."""
+        ...
 
     def observe(self, event: e.AnyEvent) -> None:
         """An event that may concern this seat (see PERSONAL) was delivered."""
@@ -105,8 +110,13 @@ class Hub:
         local = self.rooms.get(commit.room)
         if local is not None:
             started = time.perf_counter()
+            restarted = bool(local.epoch) and commit.epoch != local.epoch
             local.epoch, local.seq, local.state = commit.epoch, commit.seq, commit.state
             sent = self._deliver(local, commit.epoch, commit.events)
+            if restarted:
+                # Old seqs mean nothing in the new epoch: each seat gets the room afresh.
+                for seat in list(local.seats.values()):
+                    seat.refresh()
             if self._on_fanout is not None:
                 self._on_fanout(sent, time.perf_counter() - started)
         for observe in self.observers:
@@ -118,7 +128,15 @@ class Hub:
             seat.outlet.send(OutFrame(payload))
 
     def on_dropped(self, room: RoomId, epoch: str) -> None:
-        pass  # seats close on the events that ended the meeting; nothing else is held here
+        # Usually the seats already closed on the events that ended the meeting; a meeting
+        # dropped another way (its room deleted, an end noticed late) closes them here.
+        local = self.rooms.get(room)
+        if local is None or (local.epoch and local.epoch != epoch):
+            return
+        loop = asyncio.get_running_loop()
+        for seat in list(local.seats.values()):
+            # Soon, not now: an ack for the command that ended the meeting goes out first.
+            loop.call_soon(seat.close, Close.ENDED, "meeting over")
 
     def on_kick(self, room: RoomId, member: MemberId) -> None:
         seat = self.holder(room, member)

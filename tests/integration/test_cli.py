@@ -11,6 +11,7 @@ import httpx
 
 from server.room_store_sqlite import SqliteRoomStore
 from tests.integration.nodes import ROOT, NodeFactory, clean_env
+from tests.redis_server import RedisServer, free_port
 
 LINK = re.compile(r"^(Facilitator|Invite) link: (http://\S+/r/(\S+)#(\S+))$", re.MULTILINE)
 
@@ -107,10 +108,28 @@ def test_bad_settings_and_fields_exit_2_with_one_line(tmp_path: Path) -> None:
         assert result.stderr.count("\n") == 1
 
 
-def test_redis_mode_is_refused_clearly_for_now(tmp_path: Path) -> None:
-    result = hearth("room", "list", "--data-dir", str(tmp_path), "--redis", "redis://localhost")
+def test_rooms_live_in_redis_with_redis_and_nothing_lands_in_the_data_dir(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    with RedisServer.launch(tmp_path / "redis") as redis:
+        created = hearth("room", "create", "Shared circle", "--data-dir", str(data),
+                         "--redis", redis.url)  # fmt: skip
+        assert created.returncode == 0, created.stderr
+        room_id = links(created.stdout)["Invite"][0]
+        listed = hearth("room", "list", "--redis", redis.url, "--data-dir", str(tmp_path / "other"))
+        assert listed.returncode == 0, listed.stderr
+        assert room_id in listed.stdout
+        assert "Shared circle" in listed.stdout
+    assert not data.exists() or not any(data.iterdir())
+
+
+def test_an_unreachable_redis_is_one_clear_line(tmp_path: Path) -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    result = hearth("room", "list", "--data-dir", str(tmp_path), "--redis", url)
     assert result.returncode == 2
-    assert "Redis mode is not available yet" in result.stderr
+    assert result.stderr.startswith("hearth: error: room store redis://")
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_rotate_prints_new_links(tmp_path: Path) -> None:
