@@ -1,0 +1,644 @@
+// The page: reads the link, picks the screen (join, lobby, circle, the end), and wires the
+// protocol session, the room view, local media and the WebRTC mesh to the screens.
+//
+// Rules of this module:
+// - The token in the link's fragment is read once and removed from the address bar at once
+//   (history.replaceState): never shown, never shared by accident, never sent anywhere but
+//   in `hello`. Until the seat is made it waits in this tab's sessionStorage, so a reload of
+//   the join page still works; after that the tab keeps only the resume token (protocol.js).
+// - Every `welcome` replaces the view; events fold into it (room.js); the screens redraw
+//   from the view, coalesced, so a burst of events costs one redraw.
+// - The page title is always "Hearth": no room or person's name in titles or URLs.
+// - `?test` in the address exposes `window.hearthTest` (drop the socket, read WebRTC stats)
+//   and keeps ICE to loopback addresses, for the browser tests. Nothing else changes.
+
+import { Session, savedSeat, RequestError } from "./protocol.js";
+import { viewFromWelcome, applyEvent, nextSpeaker, speakerOf, memberOf, isFacilitator } from "./room.js";
+import { Mesh, videoProfile, isLoopbackCandidate } from "./mesh.js";
+import { loadPrefs, savePrefs, openMedia, stopMedia } from "./media.js";
+import { h, byId, fill, show, setText, applyStrings, announce, ask, spokenDuration } from "./dom.js";
+import { t } from "./strings.js";
+import { JoinScreen } from "./join.js";
+import { LobbyScreen } from "./lobby.js";
+import { CircleScreen } from "./circle.js";
+
+/**
+ * @typedef {import("./room.js").View} View
+ * @typedef {import("./circle.js").Local} Local
+ */
+
+const INVITE_KEY = "hearth.invite";
+const KEY_KEY = "hearth.key";
+const TEST = new URLSearchParams(location.search).has("test");
+const candidateFilter = TEST ? isLoopbackCandidate : null;
+
+/** The per-browser random key `hello` carries, so a `remove` with block can refuse it. */
+function browserKey() {
+  try {
+    let key = localStorage.getItem(KEY_KEY);
+    if (!key) {
+      key = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+      localStorage.setItem(KEY_KEY, key);
+    }
+    return key;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Room id from /r/{room}; token from the fragment (then removed from the address bar). */
+function readLink() {
+  const match = location.pathname.match(/^\/r\/([A-Za-z0-9_-]{1,128})\/?$/);
+  const room = match ? match[1] : "";
+  let token = decodeURIComponent(location.hash.replace(/^#/, ""));
+  if (location.hash) history.replaceState(null, "", location.pathname + location.search);
+  try {
+    if (room && token) sessionStorage.setItem(INVITE_KEY, JSON.stringify({ room, token }));
+    else if (room) {
+      const kept = JSON.parse(sessionStorage.getItem(INVITE_KEY) || "null");
+      if (kept && kept.room === room) token = kept.token;
+    }
+  } catch {
+    /* no storage: the token lives in memory only */
+  }
+  return { room, token };
+}
+
+/** @param {string} code */
+function errorText(code) {
+  return (
+    {
+      bad_token: t("badToken"),
+      room_locked: t("roomLocked"),
+      not_allowed: t("blocked"),
+      rate_limited: t("rateLimited"),
+      network: t("networkFailed"),
+    }[code] || t("joinFailed")
+  );
+}
+
+class App {
+  constructor() {
+    this.main = byId("main");
+    this.prefs = loadPrefs(localStorage);
+    this.session = new Session({ url: `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`, store: sessionStorage });
+    /** @type {View|null} */
+    this.view = null;
+    /** @type {MediaStream|null} */
+    this.stream = null;
+    /** @type {Mesh|null} */
+    this.mesh = null;
+    /** @type {"none"|"join"|"lobby"|"circle"|"ended"} */
+    this.screen = "none";
+    /** @type {LobbyScreen|null} */
+    this.lobby = null;
+    /** @type {CircleScreen|null} */
+    this.circle = null;
+    this.denied = false;
+    this.renderQueued = false;
+    this.unread = 0;
+    /** @type {{mic: boolean, cam: boolean}|null} what was on before stepping away */
+    this.beforeAway = null;
+    this.oneMinuteTurn = "";
+    /** @type {{from: string, data: any}[]} signals that arrived before the mesh existed */
+    this.earlySignals = [];
+    this.toast = h("div", { class: "toast", role: "status", "aria-live": "polite", hidden: true });
+    document.body.append(this.toast);
+    this.wireSession();
+    this.wireChrome();
+    setInterval(() => this.tick(), 250);
+  }
+
+  // --- start ------------------------------------------------------------------------------
+
+  start() {
+    const { room, token } = readLink();
+    this.room = room;
+    this.token = token;
+    if (!room) return this.landing("landingText");
+    const seat = savedSeat(sessionStorage, room);
+    if (seat) return this.resume(seat);
+    if (!token) return this.landing("linkMissing");
+    this.showJoin();
+  }
+
+  /** @param {string} key */
+  landing(key) {
+    this.screen = "none";
+    fill(this.main, h("div", { class: "screen landing" }, h("section", { class: "card center" }, h("h1", { text: "landingTitle" }), h("p", { class: "lead", text: key }))));
+  }
+
+  showJoin() {
+    this.screen = "join";
+    const join = new JoinScreen({
+      room: this.room,
+      token: this.token,
+      prefs: this.prefs,
+      store: localStorage,
+      candidateFilter,
+      onPreview: (p) => this.setCrisis(p.crisis),
+      onJoin: (choice) => this.join(choice),
+      onStream: (stream) => this.useStream(stream),
+    });
+    void join.mount(this.main);
+    this.joinScreen = join;
+  }
+
+  /** @param {import("./join.js").JoinChoice} choice @returns {Promise<string|null>} */
+  async join(choice) {
+    this.stream = choice.stream;
+    try {
+      await this.session.join({ room: this.room, token: this.token, name: choice.name, accept: choice.accept, key: browserKey() });
+      try {
+        sessionStorage.removeItem(INVITE_KEY);
+      } catch {
+        /* nothing kept */
+      }
+      return null;
+    } catch (err) {
+      return errorText(err instanceof RequestError ? err.code : "");
+    }
+  }
+
+  /** @param {import("./protocol.js").Seat} seat */
+  async resume(seat) {
+    this.screen = "none";
+    fill(this.main, h("div", { class: "screen landing" }, h("p", { class: "lead center", text: "connecting" })));
+    const opening = openMedia({ audioDevice: this.prefs.audioDevice, videoDevice: this.prefs.videoDevice, video: !this.prefs.audioOnly });
+    try {
+      await this.session.resumeSeat(seat);
+    } catch {
+      /* the `ended` event shows why; with the invite still known, offer to join again */
+      if (this.token && this.session.status !== "ended") this.showJoin();
+    }
+    const opened = await opening;
+    if (this.session.status === "ended") stopMedia(opened.stream);
+    else this.useStream(opened.stream);
+  }
+
+  // --- the session ------------------------------------------------------------------------
+
+  wireSession() {
+    const s = this.session;
+    s.addEventListener("welcome", (e) => this.welcomed(/** @type {CustomEvent} */ (e).detail.frame));
+    s.addEventListener("event", (e) => this.event(/** @type {CustomEvent} */ (e).detail.frame));
+    s.addEventListener("signal", (e) => {
+      const d = /** @type {CustomEvent} */ (e).detail;
+      if (this.mesh) void this.mesh.handleSignal(d.from, d.data);
+      else if (this.earlySignals.length < 500) this.earlySignals.push(d); // before our welcome
+    });
+    s.addEventListener("status", (e) => this.status(/** @type {CustomEvent} */ (e).detail.status));
+    s.addEventListener("ended", (e) => this.ended(/** @type {CustomEvent} */ (e).detail.reason));
+    window.addEventListener("offline", () => this.banner(t("offline")));
+    window.addEventListener("online", () => this.status(this.session.status));
+  }
+
+  /** @param {Record<string, any>} frame */
+  welcomed(frame) {
+    if (frame.resumed && this.view) {
+      this.render();
+      return;
+    }
+    const wasLobby = this.view?.state.lobby;
+    this.view = viewFromWelcome(frame, this.view && this.view.me === frame.me ? this.view : null);
+    this.setCrisis(this.view.state.crisis);
+    if (wasLobby && !this.view.state.lobby) announce(t("letIn"), true);
+    this.mesh?.setIceServers(this.session.ice);
+    this.render();
+  }
+
+  /** @param {Record<string, any>} frame */
+  event(frame) {
+    const view = this.view;
+    if (!view) return;
+    const wasNext = nextSpeaker(view) === view.me;
+    const happened = applyEvent(view, frame, this.session.now());
+    this.react(view, happened, wasNext);
+    this.queueRender();
+  }
+
+  /**
+   * What an event means to this person: announcements, their own media, counters.
+   * @param {View} view @param {import("./room.js").Happening} e @param {boolean} wasNext
+   */
+  react(view, e, wasNext) {
+    const me = view.me;
+    const fac = isFacilitator(view);
+    switch (e.type) {
+      case "turn":
+        if (e.speaker === me) announce(t("announceYourTurn", { time: spokenDuration(e.seconds) }), true);
+        else announce(t("announceTurn", { name: e.name }));
+        if (!wasNext && nextSpeaker(view) === me) setTimeout(() => announce(t("announceNext")), 1200);
+        break;
+      case "round_started":
+        announce(t("announceRoundStarted", { kind: t(`kind_${e.kind}`).toLowerCase() }));
+        break;
+      case "round_ended":
+        announce(t("announceRoundEnded"));
+        break;
+      case "called_on":
+        announce(e.member === me ? t("announceYouCalledOn") : t("announceCalledOn", { name: e.name }), e.member === me);
+        break;
+      case "time_up":
+        if (e.speaker === me) announce(t("announceTimeUp"));
+        break;
+      case "timer":
+        if (e.paused) announce(t("announcePaused"));
+        break;
+      case "joined_lobby":
+        if (fac) announce(t("announceJoinedLobby", { name: e.name }));
+        break;
+      case "admitted":
+        if (e.member !== me && !view.state.lobby) announce(t("announceJoined", { name: e.name }));
+        break;
+      case "left":
+        if (e.member !== me && !e.waiting) announce(t("announceLeft", { name: e.name }));
+        break;
+      case "removed":
+        if (e.member !== me && !e.waiting) announce(t("announceRemoved", { name: e.name }));
+        this.mesh?.hangUp(e.member);
+        break;
+      case "denied":
+        if (e.member === me) this.denied = true;
+        break;
+      case "hand_raised":
+        if (fac && e.member !== me) announce(t("announceHand", { name: e.name }));
+        break;
+      case "muted":
+        if (e.member === me) {
+          this.setMic(false);
+          announce(t("announceMuted"), true);
+        }
+        break;
+      case "role_changed":
+        if (e.member === me) announce(t(e.role === "facilitator" ? "announceRole" : "announceRoleMember"));
+        break;
+      case "support":
+        if (fac) announce(t("noteArrived", { name: e.name }), true);
+        break;
+      case "chat":
+        if (e.from !== me && this.circle && !this.circle.chat.el.checkVisibility()) this.unread += 1;
+        break;
+      case "reaction":
+        this.circle?.react(e.from, e.emoji);
+        break;
+      case "away":
+        if (e.member === me) this.stepAway(true);
+        break;
+      case "present":
+        if (e.member === me && e.was === "away") this.stepAway(false);
+        break;
+    }
+  }
+
+  /** @param {string} status */
+  status(status) {
+    if (status === "reconnecting") this.banner(t("reconnecting"));
+    else if (status === "open" && !byId("status-banner").hidden) {
+      this.banner(t("reconnected"));
+      setTimeout(() => {
+        if (this.session.status === "open") this.banner("");
+      }, 3000);
+    } else if (status === "connecting") this.banner("");
+    else if (status === "ended" || status === "idle") this.banner("");
+  }
+
+  /** @param {string} text */
+  banner(text) {
+    const el = byId("status-banner");
+    setText(el, text);
+    show(el, !!text);
+    el.classList.toggle("warning", text === t("reconnecting") || text === t("offline"));
+  }
+
+  /** @param {string} reason */
+  ended(reason) {
+    const why = reason === "removed" && this.denied ? "denied" : reason;
+    this.mesh?.close();
+    this.mesh = null;
+    stopMedia(this.stream);
+    this.stream = null;
+    this.screen = "ended";
+    this.circle = null;
+    this.lobby = null;
+    const keys = {
+      ended: ["endedTitle", "endedText"],
+      removed: ["removedTitle", "removedText"],
+      denied: ["deniedTitle", "deniedText"],
+      left: ["leftTitle", "leftText"],
+      replaced: ["replacedTitle", "replacedText"],
+      expired: ["expiredTitle", "expiredText"],
+    }[why] || ["closedTitle", "closedText"];
+    const crisis = this.view?.state.crisis || "";
+    fill(
+      this.main,
+      h(
+        "div",
+        { class: "screen ended-screen", id: "screen-ended", "data-reason": why },
+        h(
+          "section",
+          { class: "card center" },
+          h("h1", { text: keys[0], tabindex: "-1", id: "ended-title" }),
+          h("p", { class: "lead", text: keys[1] }),
+          crisis ? h("p", { class: "preserve-lines quiet" }, crisis) : null,
+        ),
+      ),
+    );
+    byId("ended-title").focus();
+  }
+
+  // --- local media --------------------------------------------------------------------------
+
+  /** @returns {Local} */
+  local() {
+    const mic = this.stream?.getAudioTracks()[0];
+    const cam = this.stream?.getVideoTracks()[0];
+    return {
+      micOn: !!mic && mic.enabled,
+      camOn: !!cam && cam.enabled && cam.readyState === "live" && !this.prefs.audioOnly,
+      hasMic: !!mic,
+      hasCam: !!cam,
+      audioOnly: this.prefs.audioOnly,
+      receiveVideo: this.prefs.receiveVideo,
+      countdown: this.prefs.countdown,
+    };
+  }
+
+  /** The camera and microphone to send (they may open after joining). @param {MediaStream|null} stream */
+  useStream(stream) {
+    this.stream = stream;
+    if (this.mesh) {
+      this.mesh.setSendVideo(!this.prefs.audioOnly && !!stream?.getVideoTracks()[0]?.enabled);
+      this.mesh.setLocalStream(stream);
+    }
+    this.queueRender();
+  }
+
+  /** @param {boolean} on */
+  setMic(on) {
+    const mic = this.stream?.getAudioTracks()[0];
+    if (mic) mic.enabled = on;
+    this.queueRender();
+  }
+
+  toggleMic() {
+    const me = this.view && memberOf(this.view, this.view.me);
+    const mic = this.stream?.getAudioTracks()[0];
+    if (!mic) return;
+    if (!mic.enabled && me?.muted) {
+      void this.command("unmute").then((ok) => ok && this.setMic(true));
+      return;
+    }
+    this.setMic(!mic.enabled);
+  }
+
+  toggleCamera() {
+    const cam = this.stream?.getVideoTracks()[0];
+    if (!cam) return;
+    cam.enabled = !cam.enabled;
+    this.mesh?.setSendVideo(cam.enabled && !this.prefs.audioOnly);
+    this.queueRender();
+  }
+
+  /** @param {boolean} on */
+  async setAudioOnly(on) {
+    this.prefs.audioOnly = on;
+    savePrefs(localStorage, this.prefs);
+    const cam = this.stream?.getVideoTracks()[0];
+    if (on && cam) {
+      cam.stop();
+      this.stream?.removeTrack(cam);
+    }
+    if (!on && !cam) {
+      const opened = await openMedia({ videoDevice: this.prefs.videoDevice, audioDevice: this.prefs.audioDevice, video: true });
+      const video = opened.stream?.getVideoTracks()[0];
+      for (const tr of opened.stream?.getAudioTracks() || []) tr.stop();
+      if (video) {
+        if (this.stream) this.stream.addTrack(video);
+        else this.stream = new MediaStream([video]);
+      }
+    }
+    this.mesh?.setSendVideo(!on);
+    this.mesh?.setLocalStream(this.stream);
+    this.queueRender();
+  }
+
+  /** @param {boolean} on */
+  setReceiveVideo(on) {
+    this.prefs.receiveVideo = on;
+    savePrefs(localStorage, this.prefs);
+    this.mesh?.setReceiveVideo(on);
+    this.queueRender();
+  }
+
+  /** @param {"everyone"|"speaker"} who */
+  setCountdown(who) {
+    this.prefs.countdown = who;
+    savePrefs(localStorage, this.prefs);
+    this.queueRender();
+  }
+
+  /** Camera and microphone off while away, back as they were after. @param {boolean} away */
+  stepAway(away) {
+    const mic = this.stream?.getAudioTracks()[0];
+    const cam = this.stream?.getVideoTracks()[0];
+    if (away) {
+      this.beforeAway = { mic: !!mic?.enabled, cam: !!cam?.enabled };
+      if (mic) mic.enabled = false;
+      if (cam) cam.enabled = false;
+      this.mesh?.setSendVideo(false);
+    } else if (this.beforeAway) {
+      if (mic) mic.enabled = this.beforeAway.mic;
+      if (cam) cam.enabled = this.beforeAway.cam;
+      this.mesh?.setSendVideo(this.beforeAway.cam && !this.prefs.audioOnly);
+      this.beforeAway = null;
+    }
+    this.queueRender();
+  }
+
+  // --- actions ------------------------------------------------------------------------------
+
+  /** Send an op; show a calm message when refused. @param {string} op @param {Record<string, any>} [args] */
+  async command(op, args) {
+    try {
+      await this.session.command(op, args);
+      return true;
+    } catch (err) {
+      const code = err instanceof RequestError ? err.code : "";
+      this.say(t({ not_allowed: "errorNotAllowed", rate_limited: "errorRate", unavailable: "errorUnavailable", timeout: "errorTimeout" }[code] || "errorGeneric"));
+      return false;
+    }
+  }
+
+  /** @param {string} text */
+  async chat(text) {
+    try {
+      await this.session.chat(text);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** A short message that fades. @param {string} text */
+  say(text) {
+    setText(this.toast, text);
+    show(this.toast, true);
+    clearTimeout(this.toastTimer);
+    this.toastTimer = setTimeout(() => show(this.toast, false), 4000);
+  }
+
+  async support() {
+    const text = h("textarea", { id: "support-text", rows: "4", maxlength: "1000", placeholder: t("supportPlaceholder"), "aria-label": t("supportTitle") });
+    const choice = await ask({
+      title: t("supportTitle"),
+      body: [h("p", { text: "supportText" }), text],
+      buttons: [
+        { text: t("cancel"), value: "" },
+        { text: t("send"), value: "send", kind: "primary" },
+      ],
+    });
+    const note = text.value.trim();
+    if (choice === "send" && note && (await this.command("support", { text: note }))) this.say(t("supportSent"));
+  }
+
+  async leave() {
+    const choice = await ask({
+      title: t("leaveConfirmTitle"),
+      body: [h("p", { text: "leaveConfirmText" })],
+      buttons: [
+        { text: t("cancel"), value: "" },
+        { text: t("leaveConfirm"), value: "leave", kind: "danger" },
+      ],
+    });
+    if (choice === "leave") await this.session.leave().catch(() => {});
+  }
+
+  // --- drawing ------------------------------------------------------------------------------
+
+  queueRender() {
+    if (this.renderQueued) return;
+    this.renderQueued = true;
+    setTimeout(() => {
+      this.renderQueued = false;
+      this.render();
+    }, 0);
+  }
+
+  render() {
+    const view = this.view;
+    if (!view || this.screen === "ended") return;
+    if (view.state.lobby) {
+      if (this.screen !== "lobby") {
+        this.screen = "lobby";
+        this.lobby = new LobbyScreen({ onSupport: () => void this.support(), onLeave: () => void this.leave() });
+        this.lobby.mount(this.main, this.stream);
+      }
+      this.lobby?.update(view);
+      return;
+    }
+    if (this.screen !== "circle") {
+      this.screen = "circle";
+      this.lobby = null;
+      this.circle = new CircleScreen({
+        command: (op, args) => this.command(op, args),
+        chat: (text) => this.chat(text),
+        react: (emoji) => this.session.react(emoji),
+        toggleMic: () => this.toggleMic(),
+        toggleCamera: () => this.toggleCamera(),
+        setAudioOnly: (on) => void this.setAudioOnly(on),
+        setReceiveVideo: (on) => this.setReceiveVideo(on),
+        setCountdown: (who) => this.setCountdown(who),
+        support: () => void this.support(),
+        leave: () => void this.leave(),
+        now: () => this.session.now(),
+        streamOf: (id) => this.mesh?.streamOf(id) || null,
+        localStream: () => this.stream,
+      });
+      this.circle.mount(this.main);
+      this.circle.chatButton.addEventListener("click", () => {
+        this.unread = 0;
+        this.queueRender();
+      });
+    }
+    this.updateMesh(view);
+    this.circle?.update(view, this.local());
+    const chatLabel = this.circle?.chatButton.querySelector(".control-label");
+    if (chatLabel) setText(chatLabel, this.unread ? `${t("chat")} (${this.unread})` : t("chat"));
+  }
+
+  /** @param {View} view */
+  updateMesh(view) {
+    if (!this.mesh || this.mesh.me !== view.me) {
+      this.mesh?.close();
+      const mesh = new Mesh({ me: view.me, iceServers: this.session.ice, sendSignal: (to, data) => this.session.signal(to, data), candidateFilter });
+      mesh.setReceiveVideo(this.prefs.receiveVideo);
+      mesh.setSendVideo(!this.prefs.audioOnly && !!this.stream?.getVideoTracks()[0]?.enabled);
+      mesh.setLocalStream(this.stream);
+      /** @type {WeakSet<MediaStreamTrack>} */
+      const seen = new WeakSet();
+      mesh.addEventListener("track", (e) => {
+        for (const track of /** @type {CustomEvent} */ (e).detail.stream.getTracks()) {
+          if (seen.has(track)) continue;
+          seen.add(track);
+          track.addEventListener("mute", () => this.queueRender());
+          track.addEventListener("unmute", () => this.queueRender());
+        }
+        this.queueRender();
+      });
+      this.mesh = mesh;
+      for (const d of this.earlySignals.splice(0)) void mesh.handleSignal(d.from, d.data);
+    }
+    this.mesh.sync(view.state.members.map((m) => m.id));
+    const speaker = speakerOf(view);
+    this.mesh.setProfile(videoProfile({ speaking: speaker === view.me, someoneSpeaking: !!speaker, circleSize: view.state.members.length }));
+  }
+
+  tick() {
+    const view = this.view;
+    if (!view || !this.circle) return;
+    const now = this.session.now();
+    this.circle.tick(now);
+    const round = view.state.round;
+    if (round && round.speaker === view.me && round.deadline && !round.paused && round.turn_id && this.oneMinuteTurn !== round.turn_id) {
+      const left = round.deadline - now;
+      if (left <= 60 && left > 55 && round.seconds > 90) {
+        this.oneMinuteTurn = round.turn_id;
+        announce(t("announceOneMinute"));
+      }
+    }
+  }
+
+  // --- the page's frame ---------------------------------------------------------------------
+
+  /** @param {string} text */
+  setCrisis(text) {
+    setText(byId("crisis-group"), text || "");
+    show(byId("crisis-group-wrap"), !!text);
+  }
+
+  wireChrome() {
+    applyStrings(document);
+    const dialog = /** @type {HTMLDialogElement} */ (byId("crisis-dialog"));
+    byId("crisis-open").addEventListener("click", () => dialog.showModal());
+    const mark = byId("not-recorded");
+    mark.setAttribute("title", t("notRecordedLong"));
+    mark.setAttribute("aria-label", t("notRecordedLong"));
+  }
+}
+
+const app = new App();
+app.start();
+
+if (TEST) {
+  /** @type {any} */ (window).hearthTest = {
+    app,
+    session: app.session,
+    drop: (/** @type {number} */ holdMs) => app.session.dropForTest(holdMs),
+    status: () => app.session.status,
+    me: () => app.session.me,
+    view: () => app.view,
+    stats: () => (app.mesh ? app.mesh.stats() : Promise.resolve({})),
+    peers: () => (app.mesh ? [...app.mesh.peers.keys()] : []),
+  };
+}
