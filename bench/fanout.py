@@ -131,6 +131,48 @@ def create_room(nodes: Nodes, name: str) -> dict[str, str]:
     return {"id": body["id"], "token": body["facilitator"]}
 
 
+@dataclass
+class Redis:
+    proc: subprocess.Popen[bytes] | None
+    url: str
+    port: int
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+    def commands(self) -> int:
+        """Commands Redis has processed so far (INFO stats), for commands per delivery."""
+        out = subprocess.run(
+            ["redis-cli", "-p", str(self.port), "INFO", "stats"],
+            capture_output=True, text=True, timeout=5, check=True,
+        ).stdout  # fmt: skip
+        for line in out.splitlines():
+            if line.startswith("total_commands_processed:"):
+                return int(line.split(":")[1])
+        return 0
+
+
+def start_redis(spec: str, log_dir: Path) -> Redis:
+    """`start`: our own redis-server on a free port (no persistence, like the anchors' run);
+    anything else is a URL of a Redis someone else runs."""
+    if spec != "start":
+        port = int(spec.rsplit(":", 1)[1].split("/")[0])
+        return Redis(None, spec, port)
+    port = free_port()
+    argv = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", ""]
+    argv += ["--appendonly", "no", "--dir", str(log_dir)]
+    log = (log_dir / "redis.log").open("wb")
+    proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+    for _ in range(100):  # bounded: 10 s
+        probe = subprocess.run(["redis-cli", "-p", str(port), "PING"], capture_output=True)
+        if probe.stdout.strip() == b"PONG":
+            break
+        time.sleep(0.1)
+    return Redis(proc, f"redis://127.0.0.1:{port}/0", port)
+
+
 def cpu_seconds(pids: list[int]) -> float:
     total = 0
     for pid in pids:
@@ -353,8 +395,11 @@ def plan(nodes: Nodes, a: argparse.Namespace, rooms: int, rate: float, idle: boo
     ]
 
 
-def fanout(nodes: Nodes, a: argparse.Namespace, rate: float, duration: float) -> dict[str, Any]:
+def fanout(
+    nodes: Nodes, a: argparse.Namespace, rate: float, duration: float, redis: Redis | None
+) -> dict[str, Any]:
     workers = spawn(plan(nodes, a, a.rooms, rate, idle=False))
+    redis_pids = [redis.proc.pid] if redis is not None and redis.proc is not None else []
     try:
         ready = [recv(c, 120)[1] for _, c in workers]
         t0 = time.monotonic() + 0.5
@@ -362,10 +407,14 @@ def fanout(nodes: Nodes, a: argparse.Namespace, rate: float, duration: float) ->
             c.send(("go", (t0, a.warmup, duration, a.drain)))
         time.sleep(max(0.0, t0 + a.warmup - time.monotonic()))
         cpu0, busy0 = cpu_seconds(nodes.pids), busy_ticks()
+        rcpu0 = cpu_seconds(redis_pids)
+        rcmd0 = redis.commands() if redis is not None else 0
         time.sleep(max(0.0, t0 + a.warmup + duration - time.monotonic()))
         busy1 = busy_ticks()
         time.sleep(a.drain)
         cpu1 = cpu_seconds(nodes.pids)
+        rcpu1 = cpu_seconds(redis_pids)
+        rcmd1 = redis.commands() if redis is not None else 0
         results = [recv(c, 60)[1] for _, c in workers]
     finally:
         for p, _ in workers:
@@ -395,6 +444,12 @@ def fanout(nodes: Nodes, a: argparse.Namespace, rate: float, duration: float) ->
         "server_cpu_pct": round(cpu / (duration + a.drain) * 100, 1),
         "machine_busy_pct": round((busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]) * 100, 1),
         "send_lag_max_ms": round(max(r["lag_max_ms"] for r in results), 2),
+        "redis_cpu_s_per_1k": (
+            round((rcpu1 - rcpu0) / (received / 1000), 4) if redis_pids and received else None
+        ),
+        "redis_commands_per_delivery": (
+            round((rcmd1 - rcmd0) / received, 3) if redis is not None and received else None
+        ),
     }
 
 
@@ -442,7 +497,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--payload", type=int, default=64)
     ap.add_argument("--gen-procs", type=int, default=2)
     ap.add_argument("--nodes", type=int, default=1)
-    ap.add_argument("--redis", default=None, help="redis://... to run the nodes on one Redis")
+    ap.add_argument(
+        "--redis",
+        default=None,
+        help="'start' (a redis-server of the benchmark's own) or redis://... of a running one",
+    )
     ap.add_argument("--sat-rates", default="2,3,4,5,6,8,10,12,16")
     ap.add_argument("--sat-duration", type=float, default=8.0)
     ap.add_argument("--sat-p99-ms", type=float, default=50.0)
@@ -464,14 +523,17 @@ def main(argv: list[str] | None = None) -> int:
     }
     with tempfile.TemporaryDirectory(prefix="hearth-bench-") as tmp:
         for mode in a.mode.split(","):
-            nodes = start_nodes(a.nodes, a.redis, Path(tmp) / mode)
+            where = Path(tmp) / mode
+            where.mkdir(parents=True)
+            redis = start_redis(a.redis, where) if a.redis else None
+            nodes = start_nodes(a.nodes, redis.url if redis else None, where)
             try:
                 if mode == "fanout":
-                    out["fanout"] = fanout(nodes, a, a.rate, a.duration)
+                    out["fanout"] = fanout(nodes, a, a.rate, a.duration, redis)
                 elif mode == "saturate":
                     steps = []
                     for rate in (float(r) for r in a.sat_rates.split(",")):
-                        step = fanout(nodes, a, rate, a.sat_duration)
+                        step = fanout(nodes, a, rate, a.sat_duration, redis)
                         steps.append(step)
                         if step["lost"] or step["p99_ms"] > a.sat_p99_ms:
                             break
@@ -486,6 +548,8 @@ def main(argv: list[str] | None = None) -> int:
                     raise SystemExit(f"unknown mode {mode}")
             finally:
                 nodes.stop()
+                if redis is not None:
+                    redis.stop()
     if a.json:
         print(json.dumps(out))
     else:
@@ -508,6 +572,11 @@ def report(out: dict[str, Any]) -> None:
             f"  server CPU {f['server_cpu_s_per_1k']} s per 1,000 deliveries "
             f"({f['server_cpu_pct']}% of a core; machine {f['machine_busy_pct']}% busy)"
         )
+        if f.get("redis_commands_per_delivery") is not None:
+            print(
+                f"  Redis: {f['redis_commands_per_delivery']} commands per delivery, "
+                f"CPU {f['redis_cpu_s_per_1k']} s per 1,000 deliveries"
+            )
     s = out.get("saturate")
     if s:
         for step in s["steps"]:
