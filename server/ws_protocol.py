@@ -100,13 +100,19 @@ class LeanEvent:
 
 
 class DirectOutlet:
-    """Writes frames into one connection's transport; never awaits."""
+    """Writes frames into one connection's transport; never awaits.
 
-    __slots__ = ("_limit", "_protocol")
+    While corked (the connection is handling one of its own frames), frames are collected
+    and written together at `uncork`: a member's own event and the ack that follows it leave
+    in one write, not two.
+    """
+
+    __slots__ = ("_corked", "_limit", "_protocol")
 
     def __init__(self, protocol: HearthWebSocketProtocol, limit_bytes: int) -> None:
         self._protocol = protocol
         self._limit = limit_bytes
+        self._corked: list[bytes] | None = None
 
     def send(self, frame: OutFrame) -> bool:
         p = self._protocol
@@ -116,8 +122,24 @@ class DirectOutlet:
         if transport.get_write_buffer_size() > self._limit:
             self.close(Close.TOO_SLOW, "too slow")
             return False
-        transport.write(frame.ws)
+        if self._corked is not None:
+            self._corked.append(frame.ws)
+        else:
+            transport.write(frame.ws)
         return True
+
+    def cork(self) -> None:
+        if self._corked is None:
+            self._corked = []
+
+    def uncork(self) -> None:
+        corked, self._corked = self._corked, None
+        if not corked:
+            return
+        p = self._protocol
+        if p.close_sent or p.disconnected or p.conn.state is not State.OPEN:
+            return
+        p.transport.write(corked[0] if len(corked) == 1 else b"".join(corked))
 
     def close(self, code: int, reason: str) -> None:
         self._protocol.close_now(code, reason)

@@ -230,6 +230,13 @@ class Connection:
             await self._gone()
 
     async def receive(self, data: bytes | str) -> None:
+        self.outlet.cork()
+        try:
+            await self._receive(data)
+        finally:
+            self.outlet.uncork()
+
+    async def _receive(self, data: bytes | str) -> None:
         self.frames_in += 1
         self.node.telemetry.frame_in()
         request_id: int | None = None

@@ -53,6 +53,12 @@ class Outlet(Protocol):
 
     def close(self, code: int, reason: str) -> None: ...
 
+    def cork(self) -> None:
+        """Hold what is sent until `uncork`, to write it at once (a hint; may do nothing)."""
+        ...
+
+    def uncork(self) -> None: ...
+
 
 AsgiSend = Callable[[dict[str, object]], Awaitable[None]]
 
@@ -81,6 +87,12 @@ class QueueOutlet:
         self._queued += size
         self._wake.set()
         return True
+
+    def cork(self) -> None:
+        pass  # the writer task already writes whatever has queued up, one frame at a time
+
+    def uncork(self) -> None:
+        pass
 
     def close(self, code: int, reason: str) -> None:
         """Close after the frames already queued (a seat that ended still gets its last

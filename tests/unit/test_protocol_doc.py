@@ -270,6 +270,12 @@ class _Outlet:
     def __init__(self) -> None:
         self.frames: list[OutFrame] = []
 
+    def cork(self) -> None:
+        pass
+
+    def uncork(self) -> None:
+        pass
+
     def send(self, frame: OutFrame) -> bool:
         self.frames.append(frame)
         return True

@@ -39,6 +39,12 @@ class FakeOutlet:
         self.frames: list[OutFrame] = []
         self.closed: tuple[int, str] | None = None
 
+    def cork(self) -> None:
+        pass
+
+    def uncork(self) -> None:
+        pass
+
     def send(self, frame: OutFrame) -> bool:
         self.frames.append(frame)
         return True
