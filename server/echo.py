@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import logging
 import math
 import time
 from collections.abc import AsyncIterator
@@ -393,9 +392,6 @@ def echo_routes() -> list[BaseRoute]:
 async def echo_hook(app: Starlette) -> AsyncIterator[None]:
     """Lifespan hook: the node's EchoService on `app.state.echo`, closed at shutdown."""
     state = node_state(app)
-    # aioice logs each ICE candidate pair's state changes at INFO: a dozen lines a check,
-    # with nothing a host needs. Its warnings still come through.
-    logging.getLogger("aioice").setLevel(logging.WARNING)
     service = EchoService(state.settings, state.metrics)
     app.state.echo = service
     try:

@@ -149,6 +149,9 @@ def configure_logging(
     access.handlers.clear()
     access.propagate = False
     access.disabled = True
+    # aioice (the echo peer's ICE) logs each candidate pair's state change at INFO: a dozen
+    # lines a connection check, with nothing a host needs. Its warnings still come through.
+    logging.getLogger("aioice").setLevel(logging.WARNING)
 
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
