@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import time
 from collections.abc import AsyncIterator
 
@@ -29,7 +30,7 @@ from signaling.closes import Close
 from signaling.errors import Unavailable
 from signaling.memory_broker import MemoryBroker
 from signaling.node import Node
-from signaling.redis_broker import RedisBroker
+from signaling.redis_broker import Faults, RedisBroker
 
 log = structlog.get_logger("hearth.meetings")
 
@@ -100,11 +101,24 @@ def signaling_node(scope: Scope) -> Node:
     return node
 
 
+# TEST ONLY, never for production: the share (0 to 1) of incoming pub/sub room messages the
+# Redis broker throws away (`Faults.drop_room_messages`), so that the multi-node tests
+# (tests/integration/multinode/) can show that nodes fill every gap from history. Read here,
+# apart from server/settings.py, on purpose: it is no setting a host should ever find.
+TEST_DROP_PUBSUB_ENV = "HEARTH_TEST_DROP_PUBSUB"
+
+
 def build_broker(settings: Settings) -> Broker:
     """The memory broker on one node; the Redis broker when the node runs on a Redis."""
     if settings.redis_url is not None:
+        drop = float(os.environ.get(TEST_DROP_PUBSUB_ENV) or 0.0)
+        if drop:
+            log.warning("TEST FAULT: dropping pub/sub room messages", share=drop)
         return RedisBroker(
-            settings.redis_url, settings.limits, grace_seconds=settings.grace_seconds
+            settings.redis_url,
+            settings.limits,
+            grace_seconds=settings.grace_seconds,
+            faults=Faults(drop_room_messages=drop),
         )
     return MemoryBroker(settings.limits, grace_seconds=settings.grace_seconds)
 

@@ -18,6 +18,9 @@ from collections.abc import Callable
 from typing import Any
 
 from redis import asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from server.room_store import (
@@ -90,6 +93,12 @@ class RedisRoomStore:
             socket_timeout=TIMEOUT_SECONDS,
             socket_connect_timeout=TIMEOUT_SECONDS,
             decode_responses=False,
+            # After Redis restarts, each idle pooled connection fails its next command
+            # ("closed by server") though Redis is back: try once more on a fresh one, or
+            # the next hello or resume is refused `unavailable`. Connection errors only,
+            # never a timeout. A write cut off mid-reply and repeated does no harm here: a
+            # create takes another id, a delete says "not found", the rest set values again.
+            retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
         )
         self._clock = clock
         self._create = self._redis.register_script(_CREATE)

@@ -3,16 +3,21 @@
 The design is docs/decisions/005-redis-broker.md; the contract is signaling/broker.py, and
 the same suite tests this and `MemoryBroker`. The parts:
 
-- here: the `Broker` protocol. `transact` = two round trips: `TIME` + `HGETALL` (+ the
-  dedupe key), the engine runs here, then one commit script stores, appends, trims and
-  publishes atomically if the room's epoch and state version are still what was read (else
-  read again: bounded, with jitter). Events that change no state (chat) skip the version
-  check, so they never conflict with commands. On one node, transacts on one room take
-  turns, so only other nodes can conflict.
+- here: the `Broker` protocol. `transact` (redis_transact): events that change no state
+  (chat) in a served room take ONE round trip, decided on the room's mirror and appended if
+  the room is still at the mirror's epoch and state version; everything else two: `TIME` +
+  `HGETALL` (+ the dedupe key), the engine runs here, then one commit script stores,
+  appends and publishes atomically if the room's epoch and state version are still what
+  was read (else read again: bounded, with jitter). Events that change no state skip the
+  version check there, so they never conflict with commands. On one node, transacts on one
+  room take turns, so only other nodes can conflict.
 - `redis_feed`: ordered delivery per served room; `redis_keeper`: gaps, lost tails, lost
   keys; `redis_presence`: heartbeats and reaping; `redis_subscriber`: the one pub/sub
-  connection; `redis_link`: the pool, timeouts, clock and the guard; `redis_scripts`: the
-  Lua; `redis_wire`: key names and message formats; `state_codec`: the state as bytes.
+  connection; `redis_link`: the pool, timeouts, clock and the guard; `redis_courier`: the
+  scripts' one pipelined connection, and the pub/sub reader; `redis_scripts`: the Lua;
+  `redis_wire`: key names and message formats; `state_codec`: the state as bytes.
+- A commit message this node already delivered, or is committing itself, is dropped on
+  its header, without reading its body.
 - Every Redis call is bounded by a short timeout, and every failure surfaces as
   `BrokerDown`: never a hang, never a redis exception.
 """
@@ -40,7 +45,7 @@ from signaling.broker import (
 )
 from signaling.limits import Limits
 from signaling.redis_feed import Batch, Feed
-from signaling.redis_keeper import Keeper
+from signaling.redis_keeper import GAP_WAIT, Keeper
 from signaling.redis_link import Faults, Link, RedisTiming, Stats
 from signaling.redis_presence import Presence
 from signaling.redis_subscriber import Subscriber
@@ -93,7 +98,12 @@ class RedisBroker:
         self._feeds = self._keeper.feeds
         self._listener: Listener = _NoListener()
         self._transactor = Transactor(
-            link, self._keeper, limits, grace_seconds=grace_seconds, tell=self._tell
+            link,
+            self._keeper,
+            limits,
+            node_id=self.node_id,
+            grace_seconds=grace_seconds,
+            tell=self._tell,
         )
 
     @property
@@ -174,14 +184,19 @@ class RedisBroker:
         if stored_epoch is None or stored_epoch.decode() != epoch:
             return None
         top = int(stored_seq)
-        if after > top or top - after > self._limits.replay_events:
-            return None
+        limits = self._limits
+        if after > top or top - after > min(limits.replay_events, limits.history_events):
+            return None  # too many to replay, or past the count bound (the log trims lazily)
         try:
+            entries = [(entry_id, f) for entry_id, f in entries if w.seq_of(entry_id) <= top]
             found = [
-                Sequenced(w.seq_of(entry_id), w.unpack_event(fields[b"e"]))
-                for entry_id, fields in entries
-                if w.seq_of(entry_id) <= top
+                Sequenced(w.seq_of(entry_id), w.unpack_event(f[b"e"])) for entry_id, f in entries
             ]
+            if entries:
+                # The age bound as of the last commit (the log trims lazily, see redis_scripts).
+                oldest = float(entries[-1][1][b"t"]) - self._transactor.history_seconds
+                if float(entries[0][1][b"t"]) < oldest:
+                    return None
         except (ValueError, KeyError, TypeError):
             log.error("history unreadable", room=room)
             return None
@@ -221,7 +236,7 @@ class RedisBroker:
             with self._link.guard():
                 raw = await self._link.client.hgetall(keys.state)
             stored = w.Stored.of(raw)
-            if feed.seed(stored.epoch, stored.seq, stored.room_state()):
+            if feed.seed(stored.epoch, stored.seq, stored.room_state(), stored.v):
                 self._keeper.want_sync(feed)
         except BaseException:
             if self._feeds.get(room) is feed:
@@ -323,6 +338,9 @@ class RedisBroker:
     # --- what pub/sub brings ---------------------------------------------------------------
 
     def _on_message(self, channel: str, data: bytes) -> None:
+        if data.startswith(b"c "):  # a room's commit: most of what arrives
+            self._on_commit(channel, data)
+            return
         try:
             msg = w.parse(data)
         except Exception:  # another version's message, or damage: never fatal
@@ -338,22 +356,48 @@ class RedisBroker:
                 feed.claims.discard(msg.member)
             self._tell(lambda lst: lst.on_kick(msg.room, msg.member))
         else:
-            room = w.room_of_channel(channel)
-            feed = self._feeds.get(room) if room is not None else None
-            if feed is None:
-                return
-            if self.faults.drop_room_messages and (
-                self.faults.rng.random() < self.faults.drop_room_messages
-            ):
-                self.stats.dropped_messages += 1
-                return
-            self._on_room_message(feed, msg)
+            feed = self._room_feed(channel)
+            if feed is not None:
+                self._on_room_message(feed, msg)
+
+    def _room_feed(self, channel: str) -> Feed | None:
+        """The feed a message on `channel` is for; None if none (or the fault hook lost it)."""
+        room = w.room_of_channel(channel)
+        feed = self._feeds.get(room) if room is not None else None
+        if feed is None:
+            return None
+        if self.faults.drop_room_messages and (
+            self.faults.rng.random() < self.faults.drop_room_messages
+        ):
+            self.stats.dropped_messages += 1
+            return None
+        return feed
+
+    def _on_commit(self, channel: str, data: bytes) -> None:
+        feed = self._room_feed(channel)
+        if feed is None:
+            return
+        try:
+            head = w.commit_head(data)
+            if feed.ready and head.top is not None and head.epoch == feed.epoch:
+                if head.top <= feed.seq:
+                    return  # delivered already: the body needn't be read
+                if head.node == self.node_id and self._transactor.busy(feed.room):
+                    return  # our own, which its transact delivers (or, failing, a sync)
+            now, events = w.commit_body_of(head, data)
+        except Exception:  # another version's message, or damage: never fatal
+            log.warning("unreadable message", reason="parse")
+            return
+        key = (head.dedupe, now + self._limits.dedupe_window_seconds) if head.dedupe else None
+        batch = Batch(head.epoch, head.first, events, now, head.drop, None, head.v, key)
+        if feed.offer(batch):
+            # A gap behind our own commit in flight is most likely that commit.
+            wait = GAP_WAIT if self._transactor.busy(feed.room) else 0.0
+            self._keeper.want_sync(feed, wait)
 
     def _on_room_message(self, feed: Feed, msg: w.Message) -> None:
-        if isinstance(msg, w.CommitMsg):
-            if feed.offer(Batch(msg.epoch, msg.first, msg.events, msg.now, msg.drop)):
-                self._keeper.want_sync(feed)
-        elif isinstance(msg, w.DropMsg) and feed.ready and feed.epoch == msg.epoch:
+        """A drop or restore message (commits go by `_on_commit`)."""
+        if isinstance(msg, w.DropMsg) and feed.ready and feed.epoch == msg.epoch:
             feed.end(msg.epoch)
         elif isinstance(msg, w.DropMsg | w.RestoreMsg):
             if not feed.ready:

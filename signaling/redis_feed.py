@@ -16,11 +16,18 @@ Rules:
   listener's `on_dropped`) and `jump` (the room was restored from a node's mirror, or the
   history needed is gone: one commit without events carrying the whole state).
 - An ended epoch is remembered, so late copies of its messages are ignored.
+- The mirror: the state after the delivered seq, and its version `v` (the room hash's `v`
+  at that seq; None when this node can't tell, e.g. after events filled from the log,
+  until the next sync or re-check reads it). A mirror whose `v` equals the stored one IS
+  the stored state, which is what lets `transact` decide chat on it (`current`).
+- The dedupe keys of the commits delivered in this epoch (the newest `KEYS_KEPT`), so that
+  a repeated key is answered without running the decision again; Redis remains the judge.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -32,9 +39,10 @@ from signaling.broker import Commit, Listener, Sequenced
 log = structlog.get_logger("hearth.redis")
 
 GONE_KEPT = 8  # ended epochs remembered per room: late messages of older ones are harmless
+KEYS_KEPT = 128  # dedupe keys remembered per room (a hint: the commit script decides)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen, for speed: one is made per commit heard; never changed
 class Batch:
     """Consecutive events of one epoch, from `first` on, as they arrived."""
 
@@ -44,6 +52,8 @@ class Batch:
     now: float
     drop: bool = False  # the epoch ends after these events
     state: RoomState | None = None  # the state after them, when the sender knew it
+    v: int | None = None  # the state version after them, when the sender said
+    dedupe: tuple[str, float] | None = None  # the commit's dedupe key and its expiry
 
     @property
     def last(self) -> int:
@@ -58,6 +68,7 @@ class Feed:
     epoch: str = ""
     seq: int = 0
     state: RoomState = field(default_factory=RoomState)
+    v: int | None = None  # the stored state version `state` is at (None: unknown)
     ready: bool = False  # seeded from Redis after the subscription was confirmed
     dirty: bool = False  # something arrived before seeding that needs a sync
     early: list[Batch] = field(default_factory=list)
@@ -65,6 +76,7 @@ class Feed:
     gone: list[str] = field(default_factory=list)
     seats: dict[MemberId, str] = field(default_factory=dict)  # saved through this node
     claims: set[MemberId] = field(default_factory=set)  # connections held on this node
+    keys: OrderedDict[str, float] = field(default_factory=OrderedDict)  # dedupe → expiry
     sync_task: asyncio.Task[None] | None = None
     sync_again: bool = False
     seeded: asyncio.Future[None] = field(
@@ -74,11 +86,12 @@ class Feed:
 
     # --- what arrives ----------------------------------------------------------------------
 
-    def seed(self, epoch: str, seq: int, state: RoomState) -> bool:
+    def seed(self, epoch: str, seq: int, state: RoomState, v: int | None = None) -> bool:
         """Start from what Redis holds now; True if a sync is needed."""
         self.epoch, self.seq, self.state, self.ready = epoch, seq, state, True
+        self.v = v if epoch else None
         early, self.early = self.early, []
-        need = self.dirty
+        need, self.dirty = self.dirty, False
         for batch in early:
             need = self.offer(batch) or need
         if not self.seeded.done():
@@ -95,7 +108,8 @@ class Feed:
                 return False
             if self.epoch != "" or batch.first != 1:
                 return True
-            self.epoch, self.seq, self.state = batch.epoch, 0, RoomState()
+            self.epoch, self.seq, self.state, self.v = batch.epoch, 0, RoomState(), None
+            self.keys.clear()
         if batch.last <= self.seq:
             return False
         if batch.first > self.seq + 1:
@@ -110,21 +124,51 @@ class Feed:
         if not epoch or epoch != self.epoch:
             return
         self.gone = [*self.gone[-(GONE_KEPT - 1) :], epoch]
-        self.epoch, self.seq, self.state = "", 0, RoomState()
+        self.epoch, self.seq, self.state, self.v = "", 0, RoomState(), None
         self.ahead.clear()
+        self.keys.clear()
         self._wake()
         self._tell(lambda lst: lst.on_dropped(self.room, epoch))
 
-    def jump(self, epoch: str, seq: int, state: RoomState, now: float) -> None:
+    def jump(
+        self, epoch: str, seq: int, state: RoomState, now: float, v: int | None = None
+    ) -> None:
         """Continue from a state that can't be replayed here: the listener gets it whole."""
         if self.epoch and epoch != self.epoch and self.epoch not in self.gone:
             self.gone = [*self.gone[-(GONE_KEPT - 1) :], self.epoch]
-        self.epoch, self.seq, self.state = epoch, seq, state
+        if epoch != self.epoch:
+            self.keys.clear()
+        self.epoch, self.seq, self.state, self.v = epoch, seq, state, v
         self.ahead = {k: b for k, b in self.ahead.items() if b.epoch == epoch and b.last > seq}
         commit = Commit(self.room, epoch, (), state, now, seq)
         self._tell(lambda lst: lst.on_commit(commit))
         self._wake()
         self._drain()
+
+    # --- the mirror ------------------------------------------------------------------------
+
+    @property
+    def current(self) -> bool:
+        """Whether the mirror may stand in for the stored state (the commit script still
+        checks `epoch` and `v`): a live meeting, its version known, nothing held back."""
+        return (
+            self.ready
+            and self.v is not None
+            and not self.ahead
+            and (self.sync_task is None or self.sync_task.done())
+            and bool(self.state.people)
+            and not self.state.ended
+        )
+
+    def known(self, epoch: str, seq: int, v: int) -> None:
+        """Redis said the room is at (`epoch`, `seq`) with state version `v`."""
+        if self.epoch == epoch and self.seq == seq:
+            self.v = v
+
+    def seen(self, dedupe: str, now: float) -> bool:
+        """Whether a commit delivered here used `dedupe`, and its window is still open."""
+        expiry = self.keys.get(dedupe)
+        return expiry is not None and expiry > now
 
     # --- waiting for delivery --------------------------------------------------------------
 
@@ -163,7 +207,12 @@ class Feed:
         if state is None:
             state = replay((sq.event for sq in events), self.state)
         commit = Commit(self.room, batch.epoch, events, state, batch.now, batch.last)
-        self.seq, self.state = batch.last, state
+        self.seq, self.state, self.v = batch.last, state, batch.v
+        if batch.dedupe is not None:
+            key, expiry = batch.dedupe
+            self.keys[key] = expiry
+            if len(self.keys) > KEYS_KEPT:
+                self.keys.popitem(last=False)
         self._tell(lambda lst: lst.on_commit(commit))
         self._wake()
         if batch.drop:

@@ -3,8 +3,11 @@
 Pub/sub is the fast path and may lose messages; Redis is the truth. A room's `Feed` asks
 for a sync when it can't place what arrived; the keeper also re-checks every served room's
 epoch and top seq after each pub/sub reconnect and every `recheck_seconds` (a lost last
-message shows no gap until the next one). A sync reads the room's hash and the log after
-the delivered seq in one MULTI, and then:
+message shows no gap until the next one). Two waits spare a sync that pub/sub makes
+needless: a gap in front of this node's own commit (another node's commit, published
+before ours, is usually on its way) is synced only if still open after `GAP_WAIT`, and a
+re-check that finds a room a few seqs ahead looks again after `LATE_WAIT`. A sync reads
+the room's hash and the log after the delivered seq in one MULTI, and then:
 
 - same epoch, more events: deliver them from the log (or, if they were trimmed, jump to the
   stored state);
@@ -33,12 +36,15 @@ from signaling import redis_wire as w
 from signaling.broker import BrokerDown
 from signaling.redis_feed import Feed
 from signaling.redis_link import Link, stop_if_cancelled
+from signaling.redis_scripts import RESTORED_V
 from signaling.state_codec import encode
 
 log = structlog.get_logger("hearth.redis")
 
 FILL_BATCH = 500  # log entries read per round when filling a gap
 SYNC_ROUNDS = 20  # steps of one sync; what is left waits for the next re-check
+GAP_WAIT = 0.05  # seconds pub/sub gets to fill a gap in front of our own commit
+LATE_WAIT = 0.1  # seconds pub/sub gets to bring what a re-check found missing
 
 
 class Keeper:
@@ -47,11 +53,12 @@ class Keeper:
         self._node_id = node_id
         self.feeds: dict[RoomId, Feed] = {}
 
-    def want_sync(self, feed: Feed) -> None:
+    def want_sync(self, feed: Feed, wait: float = 0.0) -> None:
+        """Sync `feed` now or, with `wait`, only if it still has a gap by then."""
         if feed.sync_task is not None and not feed.sync_task.done():
             feed.sync_again = True
             return
-        feed.sync_task = self._link.spawn(self._sync(feed))
+        feed.sync_task = self._link.spawn(self._sync(feed, wait))
 
     async def sync_now(self, feed: Feed, seconds: float) -> None:
         """Sync `feed` and wait for it, at most `seconds`."""
@@ -81,18 +88,33 @@ class Keeper:
             with self._link.guard():
                 async with self._link.client.pipeline(transaction=False) as pipe:
                     for feed in feeds:
-                        pipe.hmget(w.RoomKeys.of(feed.room).state, ["epoch", "seq"])
+                        pipe.hmget(w.RoomKeys.of(feed.room).state, ["epoch", "seq", "v"])
                     tops = await pipe.execute()
         except BrokerDown:
             return  # the next beat or reconnect tries again
-        for feed, (epoch, seq) in zip(feeds, tops, strict=True):
+        late: list[tuple[Feed, str, int]] = []
+        for feed, (epoch, seq, v) in zip(feeds, tops, strict=True):
             stored = (epoch.decode(), int(seq)) if epoch is not None else ("", 0)
-            if stored != (feed.epoch, feed.seq):
+            if stored == (feed.epoch, feed.seq):
+                if v is not None:
+                    feed.known(stored[0], stored[1], int(v))
+            elif stored[0] == feed.epoch and stored[1] > feed.seq:
+                late.append((feed, *stored))  # commits in flight, most likely
+            else:
                 self.want_sync(feed)
+        if late:
+            await asyncio.sleep(LATE_WAIT)
+            for feed, epoch, seq in late:
+                if self.feeds.get(feed.room) is feed and feed.epoch == epoch and feed.seq < seq:
+                    self.want_sync(feed)
 
     # --- one sync --------------------------------------------------------------------------
 
-    async def _sync(self, feed: Feed) -> None:
+    async def _sync(self, feed: Feed, wait: float) -> None:
+        if wait:
+            await asyncio.sleep(wait)
+            if not feed.ahead and not feed.sync_again:
+                return  # pub/sub filled the gap meanwhile
         self._link.stats.syncs += 1
         for _ in range(SYNC_ROUNDS):
             feed.sync_again = False
@@ -109,18 +131,24 @@ class Keeper:
     async def _step(self, feed: Feed) -> bool:
         """One step towards what Redis holds; True once the feed has caught up."""
         keys = w.RoomKeys.of(feed.room)
+        # Pub/sub may deliver more while Redis answers: judge Redis against what the feed
+        # had when it was read, and the log read from there against what it has now.
+        read_epoch, read_seq = feed.epoch, feed.seq
         with self._link.guard():
             async with self._link.client.pipeline(transaction=True) as pipe:
                 pipe.hgetall(keys.state)
-                pipe.xrange(keys.log, min=f"{feed.seq + 1}-0", count=FILL_BATCH)
+                pipe.xrange(keys.log, min=f"{read_seq + 1}-0", count=FILL_BATCH)
                 raw, entries = await pipe.execute()
         stored = w.Stored.of(raw)
         if feed.epoch and stored.epoch == feed.epoch:
-            if stored.seq < feed.seq:
+            if stored.seq < read_seq and feed.epoch == read_epoch:
                 await self._restore(feed, stored, "rolled back")
                 return False
+            if stored.seq < feed.seq:  # delivered past what Redis held when read
+                return not feed.ahead
             if stored.seq == feed.seq:
                 feed.ahead.clear()
+                feed.known(stored.epoch, stored.seq, stored.v)
                 return True
             return self._fill(feed, stored, entries)
         if not stored.epoch:
@@ -133,14 +161,16 @@ class Keeper:
             return True
         if feed.epoch:
             if stored.previous == feed.epoch:  # another node restored our meeting
-                feed.jump(stored.epoch, stored.seq, stored.room_state(), self._link.clock())
+                feed.jump(
+                    stored.epoch, stored.seq, stored.room_state(), self._link.clock(), stored.v
+                )
                 await self._reclaim(feed)
                 return True
             feed.end(feed.epoch)
             return False
         if not stored.previous and entries and w.seq_of(entries[0][0]) == 1:
             return self._fill(feed, stored, entries)  # a new meeting, replayable from seq 1
-        feed.jump(stored.epoch, stored.seq, stored.room_state(), self._link.clock())
+        feed.jump(stored.epoch, stored.seq, stored.room_state(), self._link.clock(), stored.v)
         return True
 
     def _fill(self, feed: Feed, stored: w.Stored, entries: list[w.LogEntry]) -> bool:
@@ -149,13 +179,15 @@ class Keeper:
         except (ValueError, KeyError, TypeError):
             log.error("history unreadable", room=feed.room)
             batches = []
-        if not batches or batches[0].first != feed.seq + 1:
-            # What we'd need was trimmed: carry on from the state as it is now.
-            feed.jump(stored.epoch, stored.seq, stored.room_state(), self._link.clock())
+        if not batches or batches[0].first > feed.seq + 1:
+            # What we'd need was trimmed: carry on from the state as it is now. (Batches
+            # from before `feed.seq` came by pub/sub while Redis answered: `offer` skips.)
+            feed.jump(stored.epoch, stored.seq, stored.room_state(), self._link.clock(), stored.v)
             return True
         for batch in batches:
             self._link.stats.filled += len(batch.events)
             feed.offer(batch)
+        feed.known(stored.epoch, stored.seq, stored.v)  # log entries don't carry it
         return feed.epoch != stored.epoch or feed.seq >= stored.seq
 
     async def _restore(self, feed: Feed, stored: w.Stored, reason: str) -> None:
@@ -181,7 +213,7 @@ class Keeper:
             log.warning("room restored", room=feed.room, epoch=epoch, reason=reason)
             with contextlib.suppress(BrokerDown), self._link.guard():
                 await self._link.client.sadd(w.ROOMS_KEY, feed.room)
-            feed.jump(epoch, 0, feed.state, self._link.clock())
+            feed.jump(epoch, 0, feed.state, self._link.clock(), RESTORED_V)
             await self._reclaim(feed)
 
     async def _reclaim(self, feed: Feed) -> None:

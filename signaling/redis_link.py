@@ -1,10 +1,12 @@
 """The Redis broker's link to Redis: one bounded pool, the scripts, the clock, the guard.
 
 Rules:
-- Every command goes through one `BlockingConnectionPool`: past `pool_size` connections a
-  caller waits (at most `timeout_seconds`) instead of failing, which redis-py 8's default
-  pool does past 100 (bench-anchors finding 4). No command is retried by redis-py: a
-  repeated write could apply twice, and the broker decides what is safe to repeat.
+- The scripts (every write) go through one `Courier`: one connection that carries every
+  caller's command at once, in order (signaling/redis_courier.py). Other commands go
+  through one `BlockingConnectionPool`: past `pool_size` connections a caller waits (at most
+  `timeout_seconds`) instead of failing, which redis-py 8's default pool does past 100
+  (bench-anchors finding 4). No command is retried by redis-py or the courier: a repeated
+  write could apply twice, and the broker decides what is safe to repeat.
 - Every call is bounded by `timeout_seconds` (connect, read, write), and `guard()` turns any
   failure into `BrokerDown`, with the cause chained: no redis exception leaves the broker.
 - A cancelled task stops. Python 3.11's `asyncio.wait_for`, which redis-py uses for every
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -32,6 +35,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, ResponseError
 
 from signaling.broker import BrokerDown
+from signaling.redis_courier import Courier
 from signaling.redis_scripts import Scripts
 
 log = structlog.get_logger("hearth.redis")
@@ -67,6 +71,8 @@ class Stats:
     """Counters for metrics and tests."""
 
     transacts: int = 0
+    appends: int = 0  # transacts committed by the fast path (one round trip)
+    stale: int = 0  # fast-path attempts that found the mirror behind (then the full path)
     conflicts: int = 0  # commit attempts refused by the compare-and-set
     syncs: int = 0  # rooms re-read from Redis (gaps, epoch changes, re-checks)
     filled: int = 0  # events delivered from the log instead of pub/sub
@@ -88,10 +94,12 @@ class Link:
             protocol=2,
         )
         self.client = Redis(connection_pool=self.pool)
-        self.scripts = Scripts(self.client)
+        self.courier = Courier(self.pool, timing.timeout_seconds)  # the scripts' connection
+        self.scripts = Scripts(self.courier)
         self.stats = Stats()
         self.fixed_clock = clock  # tests: replaces Redis TIME
         self._offset = 0.0  # Redis TIME minus local time
+        self._offset_at = -math.inf  # monotonic time it was last measured
         self._tasks: set[asyncio.Task[None]] = set()
 
     @contextlib.contextmanager
@@ -127,6 +135,12 @@ class Link:
             return self.fixed_clock()
         return time.time() + self._offset
 
+    def clock_age(self) -> float:
+        """Seconds since `clock()`'s offset was last measured (0 for a test's clock)."""
+        if self.fixed_clock is not None:
+            return 0.0
+        return time.monotonic() - self._offset_at
+
     async def now(self) -> float:
         if self.fixed_clock is not None:
             return self.fixed_clock()
@@ -141,6 +155,7 @@ class Link:
     def note_clock(self, redis_now: float, before: float, after: float) -> None:
         if after - before < 0.05:  # a slow answer says little about the offset
             self._offset = redis_now - (before + after) / 2
+            self._offset_at = time.monotonic()
 
     # --- start and end ---------------------------------------------------------------------
 
@@ -180,6 +195,8 @@ class Link:
         with contextlib.suppress(Exception):
             async with asyncio.timeout(self.timing.timeout_seconds):
                 await self.client.delete(*last_words)
+        with contextlib.suppress(Exception):
+            await self.courier.close()
         with contextlib.suppress(Exception):
             await self.client.aclose()
         with contextlib.suppress(Exception):

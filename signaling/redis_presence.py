@@ -33,6 +33,8 @@ from signaling.state_codec import decode
 
 log = structlog.get_logger("hearth.redis")
 
+ALIVE_KEPT = 1024  # other nodes' liveness remembered (a cache: cleared when past this)
+
 
 class Presence:
     def __init__(
@@ -46,6 +48,7 @@ class Presence:
         self.key = w.node_key(node_id)
         self.channel = w.node_key(node_id)  # channels and keys are apart in Redis
         self.healthy_since: float | None = None  # monotonic; None after a failed beat
+        self._alive: dict[str, float] = {}  # other nodes seen alive: node -> monotonic time
 
     async def run(self) -> None:
         t = self._link.timing
@@ -86,6 +89,29 @@ class Presence:
         if not self._faults.deaf:
             self._sub.heard = time.monotonic()
 
+    async def _dead(self, nodes: list[str]) -> set[str]:
+        """Which of `nodes` have no key; a node seen alive is believed for one beat (every
+        served room asks about the same few nodes each round)."""
+        now = time.monotonic()
+        fresh = now - self._link.timing.heartbeat_seconds
+        unknown = [n for n in nodes if self._alive.get(n, -1.0) < fresh]
+        if not unknown:
+            return set()
+        async with self._link.client.pipeline(transaction=False) as pipe:
+            for node in unknown:
+                pipe.exists(w.node_key(node))
+            there = await pipe.execute()
+        if len(self._alive) > ALIVE_KEPT:
+            self._alive.clear()
+        dead = set()
+        for node, alive in zip(unknown, there, strict=True):
+            if alive:
+                self._alive[node] = now
+            else:
+                self._alive.pop(node, None)
+                dead.add(node)
+        return dead
+
     async def reap(self, room: RoomId) -> list[MemberId]:
         link = self._link
         healthy = self.healthy_since
@@ -93,19 +119,17 @@ class Presence:
             return []
         keys = w.RoomKeys.of(room)
         with link.guard():
-            async with link.client.pipeline(transaction=False) as pipe:
-                pipe.hgetall(keys.where)
-                pipe.hget(keys.state, "state")
-                where_raw, state_raw = await pipe.execute()
+            where_raw: dict[bytes, bytes] = await link.client.hgetall(keys.where)  # type: ignore[assignment]
             where = {MemberId(m.decode()): n.decode() for m, n in where_raw.items()}
             others = sorted({n for n in where.values() if n != self._node_id})
-            if not others or state_raw is None:
+            if not others:
                 return []
-            async with link.client.pipeline(transaction=False) as pipe:
-                for node in others:
-                    pipe.exists(w.node_key(node))
-                alive = await pipe.execute()
-            dead = {n for n, there in zip(others, alive, strict=True) if not there}
+            dead = await self._dead(others)
+            if not dead:
+                return []  # the common case: no state read, nothing decoded
+            state_raw: bytes | None = await link.client.hget(keys.state, "state")  # type: ignore[assignment]
+            if state_raw is None:
+                return []
             state = decode(state_raw)
             orphans = sorted(
                 m

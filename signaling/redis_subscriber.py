@@ -7,6 +7,9 @@ Rules:
 - `subscribe(channel)` returns only once Redis has confirmed the subscription, so a caller
   may read state afterwards knowing that no later publish can be missed. It fails fast with
   `BrokerDown` while the connection is down or the confirmation does not come in time.
+- redis-py makes the connection; then `redis_courier.Pushes` reads it, handing each message
+  on from the transport's callback (reading a reply at a time through redis-py costs
+  several awaits a message, and this connection carries every commit the node hears).
 - On any failure the connection is thrown away (never reused after a cut-off read), and a
   new one is made after a backoff with jitter. Once all channels are confirmed again,
   `on_up` is called: the broker re-checks every room, since messages may have been lost
@@ -19,16 +22,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import math
 import random
 import time
+from asyncio import FIRST_COMPLETED
 from collections.abc import Callable
 from typing import Any
 
 import structlog
-from redis.asyncio.connection import AbstractConnection, ConnectionPool
+from redis.asyncio.connection import ConnectionPool
 
 from signaling.broker import BrokerDown
+from signaling.redis_courier import Pushes
 from signaling.redis_link import stop_if_cancelled
 
 log = structlog.get_logger("hearth.redis")
@@ -52,7 +56,7 @@ class Subscriber:
         self._on_up = on_up  # called with True after a reconnect, False the first time
         self._wanted: set[str] = set()
         self._confirming: dict[str, asyncio.Future[None]] = {}
-        self._conn: AbstractConnection | None = None
+        self._conn: Pushes | None = None
         self._up = False
         self._up_event = asyncio.Event()
         self._ever_up = False
@@ -109,8 +113,7 @@ class Subscriber:
         if future is None:
             future = self._confirming[channel] = asyncio.get_running_loop().create_future()
         try:
-            await conn.send_command("SUBSCRIBE", channel, check_health=False)
-            stop_if_cancelled()
+            conn.send("SUBSCRIBE", channel)
             async with asyncio.timeout(self._timeout):
                 await asyncio.shield(future)
         except BrokerDown:
@@ -124,7 +127,7 @@ class Subscriber:
         conn = self._conn
         if conn is not None and self._up:
             with contextlib.suppress(Exception):
-                await conn.send_command("UNSUBSCRIBE", channel, check_health=False)
+                conn.send("UNSUBSCRIBE", channel)
 
     # --- the connection's life -------------------------------------------------------------
 
@@ -146,17 +149,27 @@ class Subscriber:
 
     async def _run_session(self) -> None:
         conn = self._pool.make_connection()  # type: ignore[no-untyped-call]
+        pushes: Pushes | None = None
         self._up_since = 0.0
         try:
             async with asyncio.timeout(self._timeout * 2):
                 await conn.connect()
                 channels = sorted(self._wanted)
-                await conn.send_command("SUBSCRIBE", *channels, check_health=False)
-                stop_if_cancelled()
                 waiting = set(channels)
-                while waiting:
-                    self._handle(await conn.read_response(timeout=math.inf), waiting)
-            self._conn = conn
+                confirmed = asyncio.get_running_loop().create_future()
+
+                def confirm(response: Any) -> None:
+                    self._handle(response, waiting)
+                    if not waiting and not confirmed.done():
+                        confirmed.set_result(None)
+
+                pushes = Pushes(conn, confirm)
+                pushes.send("SUBSCRIBE", *channels)
+                await asyncio.wait([confirmed, pushes.closed], return_when=FIRST_COMPLETED)
+                if not confirmed.done():
+                    await pushes.closed  # raises: lost while subscribing
+            pushes.on_reply = self._handle_live
+            self._conn = pushes
             self._up = True
             self._up_event.set()
             self._up_since = time.monotonic()
@@ -165,9 +178,7 @@ class Subscriber:
             if again:
                 self.reconnects += 1
             self._on_up(again)
-            while True:
-                self._handle(await conn.read_response(timeout=math.inf), None)
-                stop_if_cancelled()
+            await pushes.closed  # raises when the connection is lost
         finally:
             self._conn = None
             self._up = False
@@ -177,8 +188,13 @@ class Subscriber:
                     future.set_exception(BrokerDown("pub/sub connection lost"))
                     future.exception()  # retrieved: nobody may be waiting any more
             self._confirming.clear()
+            if pushes is not None:
+                pushes.close()
             with contextlib.suppress(Exception):
                 await conn.disconnect(nowait=True)
+
+    def _handle_live(self, response: Any) -> None:
+        self._handle(response, None)
 
     def _handle(self, response: Any, waiting: set[str] | None) -> None:
         if not isinstance(response, list) or not response:

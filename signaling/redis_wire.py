@@ -9,9 +9,14 @@ Rules:
   for some kinds, a msgpack body after the newline. The header is written by the Lua
   scripts, which know the epoch and the sequence numbers; the body by Python.
 
-Kinds on a room's channel: `c <epoch> <first seq> <drop 0|1>` + [now, [event bytes...]],
-`d <epoch>` (the meeting state was dropped), `r <epoch> <previous epoch>` (restored under a
-new epoch), `s` + [room, member, payload] (a signal for whoever holds the member).
+Kinds on a room's channel:
+`c <epoch> <first seq> <drop 0|1> <v> <top seq> <node> [<dedupe key>]` + [now, [event
+bytes...]] (a commit: `v` is the state version after it, `top` its last seq, `node` the
+committing node's id or `-`, the dedupe key is there when it has no spaces), `d <epoch>`
+(the meeting state was dropped),
+`r <epoch> <previous epoch>` (restored under a new epoch), `s` + [room, member, payload] (a
+signal for whoever holds the member). A reader takes a commit header without `v` and `top`
+(an older node's) too: its `v` is unknown.
 Kinds on a node's channel: `h` (its own heartbeat), `s` (a signal), `k` + [room, member]
 (a kick: the member's seat connected elsewhere).
 """
@@ -20,11 +25,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final
+from typing import Any, ClassVar, Final, NamedTuple
 
 import msgpack
 
 from rooms import AnyEvent, MemberId, RoomId, RoomState, fields_of, from_fields
+from rooms.events import EVENT_TYPES, WIRE_FIELDS
 from signaling.broker import Sequenced
 from signaling.redis_feed import Batch
 from signaling.state_codec import decode
@@ -35,7 +41,7 @@ NODE_PREFIX: Final = "hearth:node:"
 
 @dataclass(frozen=True, slots=True)
 class RoomKeys:
-    """The keys and the channel of one room."""
+    """The keys and the channel of one room (`of` remembers the last rooms asked for)."""
 
     state: str  # hash: epoch, seq, v, state, from
     log: str  # stream: <seq>-0 → t (now), c (the commit's first seq), e (event)
@@ -48,6 +54,15 @@ class RoomKeys:
 
     @classmethod
     def of(cls, room: RoomId) -> RoomKeys:
+        keys = _KEYS.get(room)
+        if keys is None:
+            if len(_KEYS) >= KEYS_REMEMBERED:
+                _KEYS.clear()
+            keys = _KEYS[room] = cls.make(room)
+        return keys
+
+    @classmethod
+    def make(cls, room: RoomId) -> RoomKeys:
         base = f"hearth:{{{room}}}"
         return cls(
             state=base,
@@ -63,6 +78,10 @@ class RoomKeys:
     def all(self) -> list[str]:
         """The keys a script that drops or creates the room touches, in a fixed order."""
         return [self.state, self.log, self.dedupe, self.seats, self.where, self.reap, self.gone]
+
+
+KEYS_REMEMBERED: Final = 4096
+_KEYS: dict[RoomId, RoomKeys] = {}
 
 
 def room_of_channel(channel: str) -> RoomId | None:
@@ -154,10 +173,33 @@ def pack_event(event: AnyEvent) -> bytes:
 
 
 def unpack_event(data: bytes) -> AnyEvent:
+    """`from_fields` of the stored map, with the field table worked out once per type."""
     raw = msgpack.unpackb(data, raw=False, strict_map_key=True)
     if not isinstance(raw, dict):
         raise ValueError("an event is a map")
-    return from_fields(raw)
+    cls = EVENT_TYPES.get(raw.get("type"))  # type: ignore[arg-type]
+    if cls is None:
+        return from_fields(raw)  # raises as `from_fields` does
+    kwargs: dict[str, object] = {}
+    for name, wire, _private in WIRE_FIELDS[cls]:
+        if wire in raw:
+            value = raw[wire]
+            kwargs[name] = tuple(value) if isinstance(value, list) else value
+    return cls(**kwargs)  # type: ignore[arg-type]
+
+
+def published_key(dedupe: str | None) -> str:
+    """The dedupe key as the commit's header may carry it: one without spaces, or none."""
+    if not dedupe or any(ch.isspace() for ch in dedupe):
+        return ""
+    return dedupe
+
+
+def published_node(node: str) -> str:
+    """The committing node's id as the commit's header carries it (`-`: not said)."""
+    if not node or node == "-" or any(ch.isspace() for ch in node):
+        return "-"
+    return node
 
 
 def commit_body(now: float, events: list[bytes]) -> bytes:
@@ -176,6 +218,18 @@ def frame(kind: str, body: object = None) -> bytes:
 # --- reading messages --------------------------------------------------------------------
 
 
+class CommitHead(NamedTuple):
+    """A commit message's header, read without its body (a tuple: made per message)."""
+
+    epoch: str
+    first: int
+    drop: bool
+    v: int | None  # the state version after the commit; None from an older node
+    top: int | None  # its last seq; None from an older node
+    node: str  # the committing node's id; "" when not said
+    dedupe: str  # "" when not published
+
+
 @dataclass(frozen=True, slots=True)
 class CommitMsg:
     epoch: str
@@ -183,6 +237,8 @@ class CommitMsg:
     drop: bool
     now: float
     events: tuple[Sequenced, ...]
+    v: int | None = None
+    dedupe: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,16 +273,43 @@ class HeartbeatMsg:
 Message = CommitMsg | DropMsg | RestoreMsg | SignalMsg | KickMsg | HeartbeatMsg
 
 
+def commit_head(data: bytes) -> CommitHead:
+    """The header of a commit message (`data` starts with `c `); ValueError if malformed."""
+    parts = data[: data.index(b"\n")].decode("ascii").split(" ")
+    if len(parts) < 7:  # an older node's: no v, top or node
+        return CommitHead(parts[1], int(parts[2]), parts[3] == "1", None, None, "", "")
+    node = parts[6]
+    return CommitHead(
+        parts[1],
+        int(parts[2]),
+        parts[3] == "1",
+        int(parts[4]),
+        int(parts[5]),
+        "" if node == "-" else node,
+        parts[7] if len(parts) > 7 else "",
+    )
+
+
+def commit_body_of(head: CommitHead, data: bytes) -> tuple[float, tuple[Sequenced, ...]]:
+    """The commit's `now` and events, read from the body after `head`."""
+    now, packed = _body(data[data.index(b"\n") + 1 :])
+    first = head.first
+    return float(now), tuple(Sequenced(first + i, unpack_event(ev)) for i, ev in enumerate(packed))
+
+
+def commit_of(head: CommitHead, data: bytes) -> CommitMsg:
+    """The whole commit message whose header is `head`."""
+    now, events = commit_body_of(head, data)
+    return CommitMsg(head.epoch, head.first, head.drop, now, events, head.v, head.dedupe)
+
+
 def parse(data: bytes) -> Message:
     """Read one published message; raises ValueError (or a msgpack error) if malformed."""
+    if data.startswith(b"c "):
+        return commit_of(commit_head(data), data)
     head, _, body = data.partition(b"\n")
     parts = head.decode("ascii").split(" ")
     kind = parts[0]
-    if kind == "c":
-        now, packed = _body(body)
-        first = int(parts[2])
-        events = tuple(Sequenced(first + i, unpack_event(ev)) for i, ev in enumerate(packed))
-        return CommitMsg(parts[1], first, parts[3] == "1", float(now), events)
     if kind == "d":
         return DropMsg(parts[1])
     if kind == "r":

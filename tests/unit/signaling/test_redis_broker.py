@@ -25,13 +25,25 @@ from rooms import commands as c
 from rooms import events as e
 from rooms.errors import RoomError
 from rooms.state import Role
-from signaling.broker import Broker, BrokerDown, Commit, Decision
+from signaling import redis_wire as w
+from signaling.broker import (
+    Broker,
+    BrokerDown,
+    Commit,
+    Decision,
+    Duplicate,
+    RoomView,
+    Sequenced,
+)
 from signaling.limits import Limits
 from signaling.redis_broker import Faults, RedisBroker, RedisTiming
+from signaling.redis_scripts import MAINTAIN_EVERY
 from tests import redis_server
 from tests.redis_server import RedisServer
 from tests.unit.signaling.broker_contract import (
+    T0,
     BrokerContract,
+    Counting,
     F,
     Recorder,
     arrive,
@@ -530,3 +542,112 @@ async def test_commits_carry_redis_time(nodes: Opener) -> None:
 
     await committed(a.broker, room, look)
     assert seen[0] >= first.now
+
+
+# --- the fast path (one round trip for what changes no state) ----------------------------------
+
+
+async def test_chat_in_a_served_room_takes_one_round_trip(nodes: Opener) -> None:
+    a = await nodes(clock=time.time)  # the fast path needs a measured clock: given here
+    room = fresh_room()
+    await a.broker.subscribe(room)
+    await committed(a.broker, room, arrive(F))
+    await committed(a.broker, room, chats(2))
+    assert a.broker.stats.appends == 1
+    locked = await committed(a.broker, room, engine(c.Lock(), F))  # a change: the full path
+    assert a.broker.stats.appends == 1
+    said = await committed(a.broker, room, chats(1, start=5))
+    assert a.broker.stats.appends == 2
+    assert said.state == locked.state
+    assert (await a.broker.read(room)) == RoomView(said.epoch, 5, locked.state)
+    assert a.gapless(room) == [1, 2, 3, 4, 5]
+
+
+async def test_a_stale_mirror_takes_the_full_path(nodes: Opener) -> None:
+    a, b = await nodes(clock=time.time), await nodes(clock=time.time)
+    room = fresh_room()
+    await both(a, b, room)
+    await committed(a.broker, room, arrive(F))
+    await caught_up(room, a, b)
+    a.broker.faults.drop_room_messages = 1.0  # a hears nothing more: its mirror ages
+    locked = await committed(b.broker, room, engine(c.Lock(), F))
+    said = await committed(a.broker, room, chats(1))
+    assert a.broker.stats.stale == 1
+    assert said.seq == locked.seq + 1
+    assert said.state == locked.state  # the state after it, as stored
+    assert a.gapless(room) == [1, 2, 3]  # the missed lock came from the log, in order
+
+
+async def test_a_refusal_on_a_stale_mirror_is_asked_of_redis_again(nodes: Opener) -> None:
+    a, b = await nodes(clock=time.time), await nodes(clock=time.time)
+    room = fresh_room()
+    await both(a, b, room)
+    await committed(a.broker, room, arrive(F))
+    await caught_up(room, a, b)
+    a.broker.faults.drop_room_messages = 1.0
+    await committed(b.broker, room, arrive(M))  # a's mirror has no M
+    said = await committed(a.broker, room, engine(c.SendChat(1, "hello"), M))
+    assert [type(sq.event) for sq in said.events] == [e.ChatSent]
+
+
+async def test_a_dedupe_key_used_on_another_node_is_a_duplicate(nodes: Opener) -> None:
+    a, b = await nodes(clock=time.time), await nodes(clock=time.time)
+    room = fresh_room()
+    await both(a, b, room)
+    await committed(a.broker, room, arrive(F))
+    await committed(b.broker, room, chats(1), dedupe="f1:chat:1")
+    await caught_up(room, a, b)
+    heard = Counting(chats(1))
+    assert await a.broker.transact(room, heard, dedupe="f1:chat:1") == Duplicate()
+    assert heard.runs == 0  # the key came with the commit: nothing ran
+    a.broker.faults.drop_room_messages = 1.0
+    await committed(b.broker, room, chats(1), dedupe="f1:chat:2")
+    unheard = Counting(chats(1))
+    assert await a.broker.transact(room, unheard, dedupe="f1:chat:2") == Duplicate()
+    assert unheard.runs == 1  # decided on the mirror, refused by the script: nothing stored
+    assert (await a.broker.read(room)).seq == 3
+
+
+async def test_lazy_upkeep_keeps_every_bound_and_ttl(shared_redis: RedisServer) -> None:
+    broker = RedisBroker(
+        shared_redis.url, Limits(history_events=10), grace_seconds=5.0, timing=FAST, clock=time.time
+    )
+    await broker.start()
+    direct = redis.Redis(port=shared_redis.port)
+    try:
+        room = fresh_room()
+        await broker.subscribe(room)
+        first = await committed(broker, room, arrive(F))
+        for i in range(150):
+            await committed(broker, room, chats(1, start=i), dedupe=f"f1:chat:{i}")
+        assert broker.stats.appends == 150
+        state, log_key, dedupe = (f"hearth:{{{room}}}{s}" for s in ("", ":log", ":dd"))
+        assert direct.xlen(log_key) <= 10 + MAINTAIN_EVERY  # trimmed now and then
+        assert all(direct.pttl(k) > 0 for k in (state, log_key, dedupe))
+        assert direct.zscore(dedupe, "") == float("inf")  # the set never empties
+        kept = await broker.history(room, first.epoch, 141)
+        assert [sq.seq for sq in kept or []] == list(range(142, 152))
+        assert await broker.history(room, first.epoch, 140) is None  # past the bound
+    finally:
+        direct.close()
+        await broker.close()
+
+
+def test_commit_headers_old_and_new() -> None:
+    body = w.commit_body(T0, [w.pack_event(e.ChatSent(F, 1, "hi", None, T0))])
+    old = w.commit_head(b"c E1 5 0\n" + body)  # an older node's: no v, top or node
+    assert (old.epoch, old.first, old.drop, old.v, old.top, old.node) == (
+        "E1",
+        5,
+        False,
+        None,
+        None,
+        "",
+    )
+    new = w.commit_head(b"c E1 5 1 3 5 - f1:chat:1\n" + body)
+    assert (new.drop, new.v, new.top, new.node, new.dedupe) == (True, 3, 5, "", "f1:chat:1")
+    now, events = w.commit_body_of(new, b"c E1 5 1 3 5 n1\n" + body)
+    assert now == T0
+    assert events == (Sequenced(5, e.ChatSent(F, 1, "hi", None, T0)),)
+    assert w.published_key("a b") == ""
+    assert w.published_node("") == "-"

@@ -10,7 +10,7 @@ from rooms import AnyEvent, MemberId, RoomId, RoomState, replay
 from rooms import events as e
 from rooms.state import Role
 from signaling.broker import Sequenced
-from signaling.redis_feed import Batch, Feed
+from signaling.redis_feed import KEYS_KEPT, Batch, Feed
 from tests.unit.signaling.broker_contract import Recorder
 
 ROOM = RoomId("r")
@@ -145,3 +145,69 @@ async def test_waiting_for_a_delivery() -> None:
     assert await feed.wait("E1", 2, 0.01)
     feed.close()  # unsubscribed: nobody waits for what won't come here
     assert feed.delivered("E1", 99)
+
+
+# --- the mirror: its state version and the dedupe keys it heard ----------------------------
+
+
+def mirror(feed: Feed) -> tuple[int | None, bool]:
+    return feed.v, feed.current
+
+
+async def test_the_mirror_is_current_only_with_its_version_known_and_nothing_held() -> None:
+    feed, _heard = seeded()
+    assert not feed.current  # no meeting
+    feed.offer(batch(1, v=1))
+    assert mirror(feed) == (1, True)
+    feed.offer(batch(2))  # from the log, or an older node: the version is not said
+    assert mirror(feed) == (None, False)
+    feed.known("E1", 1, 1)  # a read of another seq says nothing about this one
+    assert mirror(feed) == (None, False)
+    feed.known("E1", 2, 1)
+    assert mirror(feed) == (1, True)
+    feed.offer(batch(4, v=1))  # 3 is missing
+    assert not feed.current
+    feed.offer(batch(3, v=1))
+    assert (feed.seq, *mirror(feed)) == (4, 1, True)
+
+
+async def test_a_seed_or_a_jump_sets_the_version() -> None:
+    state = replay(sq.event for sq in events(1, 2))
+    feed, _heard = seeded()
+    feed.seed("E1", 2, state, 1)
+    assert mirror(feed) == (1, True)
+    feed.jump("E2", 0, state, NOW, 1)
+    assert (feed.epoch, feed.v) == ("E2", 1)
+    feed.jump("E2", 5, state, NOW)
+    assert feed.v is None
+
+
+async def test_an_ended_meeting_is_never_current() -> None:
+    feed, _heard = seeded()
+    feed.offer(batch(1, v=1))
+    feed.offer(Batch("E1", 2, events(2, 1), NOW, state=RoomState(), v=2))  # nobody left
+    assert not feed.current
+
+
+async def test_dedupe_keys_of_delivered_commits_are_remembered_for_their_epoch() -> None:
+    feed, _heard = seeded()
+    feed.offer(batch(1, v=1, dedupe=("f:chat:1", NOW + 30)))
+    assert feed.seen("f:chat:1", NOW)
+    assert not feed.seen("f:chat:1", NOW + 30)  # the window closed
+    assert not feed.seen("f:chat:2", NOW)
+    feed.offer(batch(3, v=1, dedupe=("f:chat:3", NOW + 30)))  # held behind a gap: not yet
+    assert not feed.seen("f:chat:3", NOW)
+    feed.offer(batch(2, v=1))
+    assert feed.seen("f:chat:3", NOW)
+    feed.end("E1")
+    assert not feed.seen("f:chat:1", NOW)  # the next meeting has its own keys
+
+
+async def test_remembered_dedupe_keys_are_bounded() -> None:
+    feed, _heard = seeded()
+    feed.offer(batch(1, v=1))
+    for i in range(KEYS_KEPT + 10):
+        feed.offer(batch(2 + i, v=1, dedupe=(f"k{i}", NOW + 30)))
+    assert len(feed.keys) == KEYS_KEPT
+    assert not feed.seen("k0", NOW)
+    assert feed.seen(f"k{KEYS_KEPT + 9}", NOW)
