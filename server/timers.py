@@ -178,12 +178,12 @@ class Timers:
         except Exception:  # an outage: the next round tries again
             log.warning("reap failed", reason="rooms")
             return 0
-        for room in rooms:
-            try:
-                orphans = await self._node.broker.reap(room)
-            except Exception:
-                log.warning("reap failed", room=room)
-                continue
+        try:
+            found = await self._node.broker.reap(rooms)
+        except Exception:
+            log.warning("reap failed", reason="members", count=len(rooms))
+            return 0
+        for room, orphans in found.items():
             for member in orphans:
                 commit = await self._node.transact_quietly(room, c.Disconnect(member))
                 if commit is not None:

@@ -21,7 +21,7 @@ both. The promises:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -107,9 +107,9 @@ class Broker(Protocol):
         """This node now holds `member`'s connection; another node holding it is kicked."""
         ...
 
-    async def reap(self, room: RoomId) -> list[MemberId]:
-        """Members of `room` whose node is gone, for this node to mark as disconnected; at
-        most one node gets them for each death."""
+    async def reap(self, rooms: Sequence[RoomId]) -> dict[RoomId, list[MemberId]]:
+        """Members of `rooms` whose node is gone, for this node to mark as disconnected, by
+        room (rooms with none are left out); at most one node gets them for each death."""
         ...
 
     async def read(self, room: RoomId) -> RoomView: ...

@@ -14,7 +14,7 @@ import secrets
 import time
 import typing
 from collections import OrderedDict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import msgpack
@@ -98,8 +98,8 @@ class MemoryBroker:
     async def claim(self, room: RoomId, member: MemberId) -> None:
         pass  # one process: the hub itself closes an older connection of the same seat
 
-    async def reap(self, room: RoomId) -> list[MemberId]:
-        return []  # one process: a connection that drops tells us itself
+    async def reap(self, rooms: Sequence[RoomId]) -> dict[RoomId, list[MemberId]]:
+        return {}  # one process: a connection that drops tells us itself
 
     async def read(self, room: RoomId) -> RoomView:
         r = self._rooms.get(room)

@@ -28,7 +28,7 @@ import asyncio
 import contextlib
 import hmac
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import structlog
 
@@ -303,8 +303,8 @@ class RedisBroker:
         if feed is not None:
             feed.claims.add(member)
 
-    async def reap(self, room: RoomId) -> list[MemberId]:
-        return await self._presence.reap(room)
+    async def reap(self, rooms: Sequence[RoomId]) -> dict[RoomId, list[MemberId]]:
+        return await self._presence.reap(rooms)
 
     async def direct(self, room: RoomId, to: MemberId, payload: bytes) -> None:
         keys = w.RoomKeys.of(room)

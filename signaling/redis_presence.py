@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 
 import structlog
 
@@ -34,6 +35,7 @@ from signaling.state_codec import decode
 log = structlog.get_logger("hearth.redis")
 
 ALIVE_KEPT = 1024  # other nodes' liveness remembered (a cache: cleared when past this)
+REAP_CHUNK = 500  # rooms asked about in one pipeline
 
 
 class Presence:
@@ -112,32 +114,58 @@ class Presence:
                 dead.add(node)
         return dead
 
-    async def reap(self, room: RoomId) -> list[MemberId]:
+    async def reap(self, rooms: Sequence[RoomId]) -> dict[RoomId, list[MemberId]]:
         link = self._link
         healthy = self.healthy_since
         if healthy is None or time.monotonic() - healthy < link.timing.node_ttl_seconds:
-            return []
-        keys = w.RoomKeys.of(room)
+            return {}
+        found: dict[RoomId, list[MemberId]] = {}
         with link.guard():
-            where_raw: dict[bytes, bytes] = await link.client.hgetall(keys.where)  # type: ignore[assignment]
-            where = {MemberId(m.decode()): n.decode() for m, n in where_raw.items()}
-            others = sorted({n for n in where.values() if n != self._node_id})
-            if not others:
-                return []
-            dead = await self._dead(others)
-            if not dead:
-                return []  # the common case: no state read, nothing decoded
-            state_raw: bytes | None = await link.client.hget(keys.state, "state")  # type: ignore[assignment]
-            if state_raw is None:
-                return []
-            state = decode(state_raw)
+            # One round trip per chunk of rooms, not one per room: every node asks this of
+            # every live room every few seconds, meetings or not.
+            for at in range(0, len(rooms), REAP_CHUNK):
+                found.update(await self._reap_chunk(rooms[at : at + REAP_CHUNK]))
+        return found
+
+    async def _reap_chunk(self, rooms: Sequence[RoomId]) -> dict[RoomId, list[MemberId]]:
+        client = self._link.client
+        async with client.pipeline(transaction=False) as pipe:
+            for room in rooms:
+                pipe.hgetall(w.RoomKeys.of(room).where)
+            wheres: list[dict[bytes, bytes]] = await pipe.execute()
+        placed = {
+            room: {MemberId(m.decode()): n.decode() for m, n in raw.items()}
+            for room, raw in zip(rooms, wheres, strict=True)
+        }
+        others = sorted({n for where in placed.values() for n in where.values()} - {self._node_id})
+        if not others:
+            return {}
+        dead = await self._dead(others)
+        if not dead:
+            return {}  # the common case: no state read, nothing decoded
+        suspects = [room for room, where in placed.items() if dead & set(where.values())]
+        async with client.pipeline(transaction=False) as pipe:
+            for room in suspects:
+                pipe.hget(w.RoomKeys.of(room).state, "state")
+            states: list[bytes | None] = await pipe.execute()
+        candidates: dict[RoomId, list[MemberId]] = {}
+        for room, raw in zip(suspects, states, strict=True):
+            if raw is None:
+                continue
+            state = decode(raw)
             orphans = sorted(
                 m
-                for m, n in where.items()
+                for m, n in placed[room].items()
                 if n in dead and (p := state.person(m)) is not None and p.reconnecting_since is None
             )
-            if not orphans:
-                return []
-            lock_ms = int(link.timing.reap_lock_seconds * 1000)
-            won = await link.client.set(keys.reap, self._node_id, nx=True, px=lock_ms)
-        return orphans if won else []
+            if orphans:
+                candidates[room] = orphans
+        if not candidates:
+            return {}
+        lock_ms = int(self._link.timing.reap_lock_seconds * 1000)
+        async with client.pipeline(transaction=False) as pipe:
+            for room in candidates:
+                pipe.set(w.RoomKeys.of(room).reap, self._node_id, nx=True, px=lock_ms)
+            won = await pipe.execute()
+        mine = zip(candidates.items(), won, strict=True)
+        return {room: orphans for (room, orphans), ok in mine if ok}

@@ -505,17 +505,33 @@ async def test_a_dead_nodes_members_are_reaped_once(nodes: Opener) -> None:
     await a.broker.claim(room, F)
     await b.broker.claim(room, M)
     await asyncio.sleep(FAST.node_ttl_seconds + 0.3)  # a has been healthy for a node's TTL
-    assert await a.broker.reap(room) == []  # b lives
+    assert await a.broker.reap([room]) == {}  # b lives
     b.broker.faults.heartbeat = False  # b dies, as far as Redis can tell
     await eventually(lambda: _reaped(a.broker, room), 5.0)
-    assert await a.broker.reap(room) == []  # one node per round
+    assert await a.broker.reap([room]) == {}  # one node per round
     await committed(a.broker, room, engine(c.Disconnect(M)))
     await asyncio.sleep(FAST.reap_lock_seconds + 0.1)
-    assert await a.broker.reap(room) == []  # reconnecting already: nothing left to do
+    assert await a.broker.reap([room]) == {}  # reconnecting already: nothing left to do
 
 
-async def _reaped(broker: RedisBroker, room: RoomId) -> bool:
-    return await broker.reap(room) == [M]
+async def test_reaping_asks_about_many_rooms_at_once(nodes: Opener) -> None:
+    a, b = await nodes(), await nodes()
+    mixed, own, gone = fresh_room(), fresh_room(), fresh_room()
+    for room in (mixed, own):
+        await both(a, b, room)
+        await committed(a.broker, room, arrive(F))
+        await a.broker.claim(room, F)
+    await committed(b.broker, mixed, arrive(M))
+    await b.broker.claim(mixed, M)
+    await asyncio.sleep(FAST.node_ttl_seconds + 0.3)
+    b.broker.faults.heartbeat = False
+    # Only the room with a member on the dead node answers; one with nobody there and one
+    # with no meeting at all are left out.
+    await eventually(lambda: _reaped(a.broker, mixed, [own, gone]), 5.0)
+
+
+async def _reaped(broker: RedisBroker, room: RoomId, also: list[RoomId] | None = None) -> bool:
+    return await broker.reap([*(also or []), room]) == {room: [M]}
 
 
 # --- the clock ----------------------------------------------------------------------------------
