@@ -12,7 +12,7 @@ the 1009 close for oversized frames) is uvicorn's own code, untouched.
 Safe because the server never fragments messages and per-message compression is off, so a
 complete frame written between two of uvicorn's own writes is always well-formed.
 
-It also keeps an idle connection small (docs/performance.md has the arithmetic): `/ws` is
+It also keeps an idle connection small (docs/performance.md has the figures): `/ws` is
 served straight by the WebSocket endpoint instead of through Starlette's middleware stack,
 whose frames would stay alive for the whole connection; the handshake's request and response
 headers are dropped once accepted; and uvicorn's asyncio.Queue and asyncio.Event (three and
