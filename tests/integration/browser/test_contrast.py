@@ -71,5 +71,10 @@ def test_every_screen_meets_wcag_aa_contrast(browser: Browser, hearth: Node, sch
         assert_contrast(ann, "circle, the speaker, chat open")
         assert_contrast(sam, "circle, a listener")
         assert_contrast(fay, "circle with the facilitator's panel")
+
+        sam.page.click("#more-button")
+        sam.page.click("#away-button")
+        expect(fay.page.locator(f'.tile.away[data-member="{sam.me()}"]')).to_be_visible()
+        assert_contrast(fay, "circle with someone stepped away")
     finally:
         close(*people)
