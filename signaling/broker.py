@@ -79,6 +79,22 @@ class Listener(Protocol):
         ...
 
 
+class NoListener:
+    """The listener a broker has until the node attaches its hub."""
+
+    def on_commit(self, commit: Commit) -> None:
+        pass
+
+    def on_direct(self, room: RoomId, to: MemberId, payload: bytes) -> None:
+        pass
+
+    def on_dropped(self, room: RoomId, epoch: str) -> None:
+        pass
+
+    def on_kick(self, room: RoomId, member: MemberId) -> None:
+        pass
+
+
 class Broker(Protocol):
     node_id: str
 

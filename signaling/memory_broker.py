@@ -20,7 +20,15 @@ from dataclasses import dataclass, field
 import msgpack
 
 from rooms import AnyEvent, MemberId, RoomId, RoomState, evolve, fields_of, from_fields
-from signaling.broker import Commit, Decision, Duplicate, Listener, RoomView, Sequenced
+from signaling.broker import (
+    Commit,
+    Decision,
+    Duplicate,
+    Listener,
+    NoListener,
+    RoomView,
+    Sequenced,
+)
 from signaling.limits import Limits
 
 
@@ -44,20 +52,6 @@ class _Room:
     seats: dict[MemberId, str] = field(default_factory=dict)
 
 
-class _NoListener:
-    def on_commit(self, commit: Commit) -> None:
-        pass
-
-    def on_direct(self, room: RoomId, to: MemberId, payload: bytes) -> None:
-        pass
-
-    def on_dropped(self, room: RoomId, epoch: str) -> None:
-        pass
-
-    def on_kick(self, room: RoomId, member: MemberId) -> None:
-        pass
-
-
 class MemoryBroker:
     node_id = "local"
 
@@ -67,7 +61,7 @@ class MemoryBroker:
         self._limits = limits
         self._clock = clock
         self._rooms: dict[RoomId, _Room] = {}
-        self._listener: Listener = _NoListener()
+        self._listener: Listener = NoListener()
         # History must reach back at least as far as anyone may be away and still resume.
         self._history_seconds = max(limits.history_seconds, grace_seconds * 2)
 

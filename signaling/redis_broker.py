@@ -40,6 +40,7 @@ from signaling.broker import (
     Decision,
     Duplicate,
     Listener,
+    NoListener,
     RoomView,
     Sequenced,
 )
@@ -54,20 +55,6 @@ from signaling.redis_transact import Transactor
 __all__ = ["Faults", "RedisBroker", "RedisTiming", "Stats"]
 
 log = structlog.get_logger("hearth.redis")
-
-
-class _NoListener:
-    def on_commit(self, commit: Commit) -> None:
-        pass
-
-    def on_direct(self, room: RoomId, to: MemberId, payload: bytes) -> None:
-        pass
-
-    def on_dropped(self, room: RoomId, epoch: str) -> None:
-        pass
-
-    def on_kick(self, room: RoomId, member: MemberId) -> None:
-        pass
 
 
 class RedisBroker:
@@ -96,7 +83,7 @@ class RedisBroker:
         )
         self._presence = Presence(link, self.node_id, self._sub, self._keeper, self.faults)
         self._feeds = self._keeper.feeds
-        self._listener: Listener = _NoListener()
+        self._listener: Listener = NoListener()
         self._transactor = Transactor(
             link,
             self._keeper,
