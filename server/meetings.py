@@ -70,15 +70,13 @@ class MetricsTelemetry:
 
     def __init__(self, metrics: Metrics) -> None:
         self._m = metrics
-        self._frames_in = metrics.frames_in
-        self._frames_out = metrics.frames_out
+        self._frames = metrics.frames
 
     def frame_in(self) -> None:
-        self._frames_in.inc()
+        self._frames.frames_in += 1
 
     def frames_out(self, count: int) -> None:
-        if count:
-            self._frames_out.inc(count)
+        self._frames.frames_out += count
 
     def error(self, code: str) -> None:
         self._m.errors.labels(code=code).inc()
@@ -87,7 +85,7 @@ class MetricsTelemetry:
         self._m.commands.labels(op=op).inc()
 
     def fanout(self, seconds: float) -> None:
-        self._m.fanout_seconds.observe(seconds)
+        self._frames.fanout(seconds)
 
     def resume(self, outcome: str) -> None:
         self._m.resumes.labels(outcome=outcome).inc()

@@ -1,6 +1,9 @@
 """The node's Prometheus metrics, owned by one `Metrics` object per app.
 
 Rules of this module:
+- Whatever is counted for every frame (frames in and out, fan-out time) is a plain int or
+  float in `FrameCounts`, turned into Prometheus families only when scraped: a library
+  counter takes a lock on every increment, which on the hot path cost more than the count.
 - No global registry: each `Metrics` has its own `CollectorRegistry`, so two apps in one
   process (tests) never clash and nothing registers itself at import time.
 - Labels are closed sets written in code (error codes, op names, resume outcomes), never
@@ -10,6 +13,8 @@ Rules of this module:
 
 from __future__ import annotations
 
+from bisect import bisect_left
+from collections.abc import Iterator
 from typing import Final, Literal
 
 from prometheus_client import (
@@ -17,9 +22,13 @@ from prometheus_client import (
     CollectorRegistry,
     Counter,
     Gauge,
-    Histogram,
     ProcessCollector,
     generate_latest,
+)
+from prometheus_client.metrics_core import (
+    CounterMetricFamily,
+    HistogramMetricFamily,
+    Metric,
 )
 
 ResumeOutcome = Literal["replay", "snapshot", "expired"]
@@ -51,6 +60,58 @@ FANOUT_BUCKETS: Final = (
 )
 
 
+# The `le` labels, as the library writes them ("0.0001" ... "1.0", "+Inf").
+BUCKET_LABELS: Final = (*(repr(float(b)) for b in FANOUT_BUCKETS), "+Inf")
+
+
+class FrameCounts:
+    """Per-frame counts, bumped on the event loop and read at scrape time.
+
+    Only the event loop writes them; a scrape from another thread may read a count one
+    frame old, never a torn one (ints and floats are replaced whole).
+    """
+
+    __slots__ = ("fanout_buckets", "fanout_sum", "frames_in", "frames_out")
+
+    def __init__(self) -> None:
+        self.frames_in = 0
+        self.frames_out = 0
+        # One slot per bucket bound, and a last one for +Inf.
+        self.fanout_buckets = [0] * (len(FANOUT_BUCKETS) + 1)
+        self.fanout_sum = 0.0
+
+    def fanout(self, seconds: float) -> None:
+        # bisect_left: a value equal to a bound belongs to that bound's bucket ("le").
+        self.fanout_buckets[bisect_left(FANOUT_BUCKETS, seconds)] += 1
+        self.fanout_sum += seconds
+
+
+class FrameCollector:
+    """Exports `FrameCounts` under the names the library's own metrics would have."""
+
+    def __init__(self, counts: FrameCounts) -> None:
+        self._counts = counts
+
+    def collect(self) -> Iterator[Metric]:
+        c = self._counts
+        yield CounterMetricFamily(
+            "hearth_frames_in", "Frames received from clients.", value=c.frames_in
+        )
+        yield CounterMetricFamily(
+            "hearth_frames_out", "Frames queued to clients.", value=c.frames_out
+        )
+        cumulative, buckets = 0, []
+        for bound, n in zip(BUCKET_LABELS, list(c.fanout_buckets), strict=True):
+            cumulative += n
+            buckets.append((bound, cumulative))
+        yield HistogramMetricFamily(
+            "hearth_fanout_seconds",
+            "From an event's commit to its frames queued to every local recipient.",
+            buckets=buckets,
+            sum_value=c.fanout_sum,
+        )
+
+
 class Metrics:
     """Every metric the node exports; `render()` is the body of `GET /metrics`."""
 
@@ -64,12 +125,8 @@ class Metrics:
         self.rooms_live = Gauge(
             "hearth_rooms_live", "Rooms with a meeting on this node.", registry=self.registry
         )
-        self.frames_in = Counter(
-            "hearth_frames_in", "Frames received from clients.", registry=self.registry
-        )
-        self.frames_out = Counter(
-            "hearth_frames_out", "Frames queued to clients.", registry=self.registry
-        )
+        self.frames = FrameCounts()
+        self.registry.register(FrameCollector(self.frames))
         self.errors = Counter(
             "hearth_errors",
             "Error frames sent, by wire code.",
@@ -78,12 +135,6 @@ class Metrics:
         )
         self.commands = Counter(
             "hearth_commands", "Room commands applied, by op.", ["op"], registry=self.registry
-        )
-        self.fanout_seconds = Histogram(
-            "hearth_fanout_seconds",
-            "From an event's commit to its frames queued to every local recipient.",
-            buckets=FANOUT_BUCKETS,
-            registry=self.registry,
         )
         self.resumes = Counter(
             "hearth_resumes",

@@ -1,0 +1,256 @@
+"""server/ws_protocol.py over a recording transport: its own framing, and reading that
+pauses only on a backlog.
+
+The protocol is driven as uvicorn drives it (connection_made, then data_received), with a
+websockets client protocol producing the bytes, and no app ever taking a message off the
+queue: what is checked is what the protocol itself does. Its framing shortcut is checked
+against uvicorn's own protocol fed the same bytes cut the same way: the same messages, and
+the same bytes written back (pongs, closes).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from uvicorn.config import Config
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from uvicorn.server import ServerState
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.uri import parse_uri
+
+from server.ws_protocol import INBOUND_BACKLOG, protocol_class
+
+LIMIT = 1000  # the frame limit of these tests' protocols
+
+
+class RecordingTransport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.written: list[bytes] = []
+        self.calls: list[str] = []
+        self.closing = False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(
+            name, default
+        )
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    def pause_reading(self) -> None:
+        self.calls.append("pause")
+
+    def resume_reading(self) -> None:
+        self.calls.append("resume")
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+async def idle_app(scope: Any, receive: Any, send: Any) -> None:
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    await asyncio.Event().wait()  # never reads again
+
+
+async def open_protocol(
+    cls: type[WebSocketsSansIOProtocol],
+) -> tuple[Any, RecordingTransport, ClientProtocol]:
+    """A protocol past its handshake, its transport, and a client to frame messages."""
+    config = Config(app=idle_app, ws="websockets-sansio", lifespan="off", ws_max_size=LIMIT)
+    config.load()
+    proto = cls(config, ServerState(), {})
+    transport = RecordingTransport()
+    proto.connection_made(transport)
+    client = ClientProtocol(parse_uri("ws://127.0.0.1:8000/ws"), max_size=None)
+    client.send_request(client.connect())
+    proto.data_received(b"".join(client.data_to_send()))
+    for _ in range(10):  # bounded: the app task accepts within a few loop turns
+        await asyncio.sleep(0)
+        if proto.handshake_complete:
+            break
+    assert proto.handshake_complete
+    client.receive_data(b"".join(transport.written))
+    client.events_received()
+    transport.written.clear()
+    transport.calls.clear()
+    return proto, transport, client
+
+
+def close_protocol(proto: Any) -> None:
+    for task in list(proto.tasks):
+        task.cancel()
+    for timer in (proto.ping_timer, proto.pong_timer, proto.close_timer):
+        if timer is not None:
+            timer.cancel()
+
+
+@pytest.fixture
+async def opened() -> Any:
+    proto, transport, client = await open_protocol(protocol_class(256 * 1024))
+    yield proto, transport, client
+    close_protocol(proto)
+
+
+def frame(client: ClientProtocol, payload: bytes) -> bytes:
+    client.send_binary(payload)
+    return b"".join(client.data_to_send())
+
+
+async def test_reading_goes_on_while_the_app_keeps_up(opened: Any) -> None:
+    proto, transport, client = opened
+    for i in range(INBOUND_BACKLOG - 1):
+        proto.data_received(frame(client, b"m%d" % i))
+    assert transport.calls == []  # no pause and resume per message
+    assert proto.queue.qsize() == INBOUND_BACKLOG - 1
+
+
+async def test_reading_pauses_once_the_app_falls_behind(opened: Any) -> None:
+    proto, transport, client = opened
+    for i in range(INBOUND_BACKLOG + 3):
+        proto.data_received(frame(client, b"m%d" % i))
+    assert transport.calls == ["pause"]
+    assert proto.read_paused
+    # Taking the backlog off resumes reading once the queue is empty, as uvicorn does.
+    for _ in range(INBOUND_BACKLOG + 3):
+        message = await proto.receive()
+        assert message["type"] == "websocket.receive"
+    assert transport.calls == ["pause", "resume"]
+    assert not proto.read_paused
+
+
+async def received(proto: Any) -> list[dict[str, Any]]:
+    messages = []
+    for _ in range(proto.queue.qsize()):
+        messages.append(await proto.receive())
+    return messages
+
+
+# --- the framing shortcut, against uvicorn's own protocol ----------------------------------
+
+# What a client may send: (kind, payload). Sizes straddle the 7-bit/16-bit length forms and
+# the limit, so every header shape and the 1009 close are reached.
+payloads = st.one_of(
+    st.binary(max_size=8),
+    st.binary(min_size=120, max_size=130),
+    st.binary(min_size=LIMIT - 2, max_size=LIMIT + 2),
+)
+client_frames = st.lists(
+    st.one_of(
+        st.tuples(st.just("binary"), payloads),
+        st.tuples(st.just("text"), st.text(max_size=20).map(str.encode)),
+        st.tuples(st.just("ping"), st.binary(max_size=8)),
+        st.tuples(st.just("fragments"), st.lists(st.binary(max_size=8), min_size=2, max_size=3)),
+        st.tuples(st.just("unmasked"), st.binary(max_size=8)),
+        st.tuples(st.just("bad_text"), st.just(b"\xff\xfe")),
+        st.tuples(st.just("close"), st.just(b"")),
+    ),
+    max_size=8,
+)
+
+
+def encode(client: ClientProtocol, frames: list[tuple[str, Any]]) -> list[bytes]:
+    """The bytes of each frame on the wire, in order (a fragmented message is several)."""
+    out: list[bytes] = []
+    for kind, data in frames:
+        if kind == "binary":
+            client.send_binary(data)
+        elif kind == "text":
+            client.send_text(data)
+        elif kind == "ping":
+            client.send_ping(data)
+        elif kind == "fragments":
+            client.send_binary(data[0], fin=False)
+            for middle in data[1:-1]:
+                client.send_continuation(middle, fin=False)
+            client.send_continuation(data[-1], fin=True)
+        elif kind == "unmasked":  # the server must refuse it: clients mask every frame
+            out.append(Frame(Opcode.BINARY, data).serialize(mask=False))
+            continue
+        elif kind == "bad_text":
+            out.append(Frame(Opcode.TEXT, data).serialize(mask=True))
+            continue
+        else:
+            out.append(Frame(Opcode.CLOSE, b"\x03\xe8").serialize(mask=True))
+            continue
+        out.extend(client.data_to_send())
+    return out
+
+
+def cut(frames: list[bytes], cuts: list[int], *, at_frames: bool) -> list[bytes]:
+    """The stream cut at `cuts` (and at every frame's end too, if `at_frames`)."""
+    data = b"".join(frames)
+    points = {c % (len(data) + 1) for c in cuts} | {0, len(data)}
+    if at_frames:
+        ends = 0
+        for f in frames:
+            ends += len(f)
+            points.add(ends)
+    ordered = sorted(points)
+    return [data[a:b] for a, b in itertools.pairwise(ordered) if b > a]
+
+
+async def feed(
+    cls: type[WebSocketsSansIOProtocol], frames: Any, cuts: list[int], *, at_frames: bool
+) -> Any:
+    proto, transport, client = await open_protocol(cls)
+    try:
+        for chunk in cut(encode(client, frames), cuts, at_frames=at_frames):
+            try:
+                proto.data_received(chunk)
+            except Exception as exc:  # uvicorn's own protocol has one such case, see below
+                return type(exc).__name__
+            if transport.closing:
+                break
+        return await received(proto), b"".join(transport.written), transport.closing
+    finally:
+        close_protocol(proto)
+
+
+@settings(max_examples=300, deadline=None)
+@given(frames=client_frames, cuts=st.lists(st.integers(min_value=0, max_value=5000), max_size=6))
+def test_framing_matches_uvicorns_own_protocol(frames: Any, cuts: list[int]) -> None:
+    # Ours takes one frame at a time whatever the reads hold, so uvicorn's is fed every
+    # frame in a read of its own (cut at the same places too): the same stream, handled the
+    # same way, must give the same messages and the same bytes back.
+    async def both() -> tuple[Any, Any]:
+        ours = await feed(protocol_class(256 * 1024), frames, cuts, at_frames=False)
+        theirs = await feed(WebSocketsSansIOProtocol, frames, cuts, at_frames=True)
+        return ours, theirs
+
+    ours, theirs = asyncio.run(both())
+    assert ours == theirs
+
+
+async def test_a_frame_cut_at_every_byte_arrives_whole(opened: Any) -> None:
+    proto, _, client = opened
+    data = frame(client, b"a" * 200) + frame(client, b"b")
+    for i in range(len(data)):
+        proto.data_received(data[i : i + 1])
+    assert [m["bytes"] for m in await received(proto)] == [b"a" * 200, b"b"]
+    assert proto._framing is True
+
+
+async def test_a_frame_past_the_limit_is_left_to_websockets_which_closes_1009(
+    opened: Any,
+) -> None:
+    proto, transport, client = opened
+    proto.data_received(frame(client, b"ok") + frame(client, b"x" * (LIMIT + 1)))
+    assert [m["bytes"] for m in await received(proto) if m["type"] == "websocket.receive"] == [
+        b"ok"
+    ]
+    assert proto._framing is False
+    assert b"\x03\xf1" in b"".join(transport.written)  # close code 1009
