@@ -15,7 +15,7 @@ from collections.abc import Callable
 import structlog
 from starlette.types import Message, Receive, Scope, Send
 
-from server.ws_protocol import OUTLET_EXTENSION
+from server.ws_protocol import INLET_EXTENSION, OUTLET_EXTENSION
 from signaling.connection import Connection
 from signaling.node import Node
 from signaling.outlet import Outlet, QueueOutlet
@@ -63,7 +63,7 @@ class WebSocketEndpoint:
                 data: bytes | str | None = msg.get("bytes")
                 return data if data is not None else msg.get("text")
 
-            await conn.run(next_frame)
+            await conn.run(next_frame, scope.get("extensions", {}).get(INLET_EXTENSION))
         finally:
             node.telemetry.connections(-1)
             node.addresses.disconnect(address, time.monotonic())

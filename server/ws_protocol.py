@@ -32,6 +32,7 @@ one consumer that uses them.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp
@@ -43,7 +44,10 @@ from websockets.protocol import State
 from signaling.closes import Close
 from signaling.outlet import OutFrame
 
+MessageHandler = Callable[[bytes | str], None]
+
 OUTLET_EXTENSION = "hearth.outlet"
+INLET_EXTENSION = "hearth.inlet"
 INBOUND_BACKLOG = 8  # messages queued for the app before reading from the socket pauses
 _FIN_BINARY = 0x82  # first header byte of a final binary frame with no extension bits
 _MASKED = 0x80
@@ -117,20 +121,25 @@ class DirectOutlet:
     While corked (the connection is handling one of its own frames), frames are collected
     and written together at `uncork`: a member's own event and the ack that follows it leave
     in one write, not two.
+
+    `send` runs once per recipient of every event, so it touches only this object and the
+    transport: `closing` is set by the protocol when it sends a close frame (after which no
+    data frame may follow), and every other way out of the open state closes the transport.
     """
 
-    __slots__ = ("_corked", "_limit", "_protocol")
+    __slots__ = ("_corked", "_limit", "_protocol", "_transport", "closing")
 
     def __init__(self, protocol: HearthWebSocketProtocol, limit_bytes: int) -> None:
         self._protocol = protocol
+        self._transport = protocol.transport
         self._limit = limit_bytes
         self._corked: list[bytes] | None = None
+        self.closing = False
 
     def send(self, frame: OutFrame) -> bool:
-        p = self._protocol
-        if p.close_sent or p.disconnected or p.conn.state is not State.OPEN:
+        transport = self._transport
+        if self.closing or transport.is_closing():
             return False
-        transport = p.transport
         if transport.get_write_buffer_size() > self._limit:
             self.close(Close.TOO_SLOW, "too slow")
             return False
@@ -146,21 +155,51 @@ class DirectOutlet:
 
     def uncork(self) -> None:
         corked, self._corked = self._corked, None
-        if not corked:
+        if not corked or self.closing or self._transport.is_closing():
             return
-        p = self._protocol
-        if p.close_sent or p.disconnected or p.conn.state is not State.OPEN:
-            return
-        p.transport.write(corked[0] if len(corked) == 1 else b"".join(corked))
+        self._transport.write(corked[0] if len(corked) == 1 else b"".join(corked))
 
     def close(self, code: int, reason: str) -> None:
         self._protocol.close_now(code, reason)
+
+
+class DirectInlet:
+    """Hands each inbound message to the app's handler as it arrives (signaling.outlet.Inlet)
+    instead of queueing it for the app's task to take: no task switch per message."""
+
+    __slots__ = ("_protocol",)
+
+    def __init__(self, protocol: HearthWebSocketProtocol) -> None:
+        self._protocol = protocol
+
+    def attach(self, handler: MessageHandler) -> bool:
+        p = self._protocol
+        if not p.queue.empty() or p.close_sent:
+            return False
+        p.on_message = handler
+        return True
+
+    def pause(self) -> None:
+        p = self._protocol
+        if not p.read_paused and not p.transport.is_closing():
+            p.read_paused = True
+            p.transport.pause_reading()
+
+    def resume(self) -> None:
+        p = self._protocol
+        if p.read_paused and not p.transport.is_closing():
+            p.read_paused = False
+            p.transport.resume_reading()
 
 
 class HearthWebSocketProtocol(WebSocketsSansIOProtocol):
     outbound_limit = 256 * 1024  # replaced by the node's Limits when the server starts
     direct_app: ASGIApp | None = None  # the /ws endpoint, served without Starlette's stack
     _direct: ASGIApp | None = None  # direct_app behind uvicorn's proxy-headers middleware
+
+    _outlet: DirectOutlet | None = None
+    _close_sent = False
+    on_message: MessageHandler | None = None  # set through the inlet
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -213,9 +252,12 @@ class HearthWebSocketProtocol(WebSocketsSansIOProtocol):
             if b0 == _FIN_BINARY and masked and self.conn.current_size is None:
                 start = pos + head + 4
                 payload = apply_mask(data[start:end], data[start - 4 : start])
-                self.curr_msg_data_type = "bytes"
-                self.frames = [payload]
-                self.send_receive_event_to_app()
+                if self.on_message is not None and not self.close_sent:
+                    self.on_message(payload)
+                else:
+                    self.curr_msg_data_type = "bytes"
+                    self.frames = [payload]
+                    self.send_receive_event_to_app()
             else:
                 super().data_received(data[pos:end])
                 if self.conn.parser_exc is not None or self.transport.is_closing():
@@ -225,11 +267,24 @@ class HearthWebSocketProtocol(WebSocketsSansIOProtocol):
             pos = end
         self._partial = data[pos:] if pos < size else b""
 
+    @property
+    def close_sent(self) -> bool:
+        return self._close_sent
+
+    @close_sent.setter
+    def close_sent(self, value: bool) -> None:
+        # Every place uvicorn sends a close frame sets this: the outlet stops there too.
+        self._close_sent = value
+        if value and self._outlet is not None:
+            self._outlet.closing = True
+
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None:
-            scope["extensions"][OUTLET_EXTENSION] = DirectOutlet(self, self.outbound_limit)
+            self._outlet = DirectOutlet(self, self.outbound_limit)
+            scope["extensions"][OUTLET_EXTENSION] = self._outlet
+            scope["extensions"][INLET_EXTENSION] = DirectInlet(self)
 
     async def run_asgi(self) -> None:
         if self.direct_app is not None and self.scope["path"] == DIRECT_PATH:
@@ -256,6 +311,21 @@ class HearthWebSocketProtocol(WebSocketsSansIOProtocol):
             self.request = self.response = None  # type: ignore[assignment]
 
     def send_receive_event_to_app(self) -> None:
+        handler = self.on_message
+        if handler is not None and not self.close_sent:
+            data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+            if self.curr_msg_data_type == "bytes":
+                self.frames = []
+                handler(data)
+                return
+            try:
+                text = data.decode()
+            except UnicodeDecodeError:
+                pass  # uvicorn's own path below closes with 1007
+            else:
+                self.frames = []
+                handler(text)
+                return
         # uvicorn stops reading after every message until the app has taken it: a pause and
         # a resume, and an epoll change, per frame. The app drains its queue promptly and
         # each connection is rate-limited, so stop reading only once it has fallen a few

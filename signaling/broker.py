@@ -97,6 +97,10 @@ class NoListener:
 
 class Broker(Protocol):
     node_id: str
+    # True when what a seated member's frame asks of the broker (transact, now, direct)
+    # completes without waiting: the frame may then be handled inside the read callback
+    # that brought it (signaling/eager.py). The memory broker; not Redis.
+    inline: bool
 
     def attach(self, listener: Listener) -> None: ...
 

@@ -15,6 +15,10 @@ Rules:
   person let in learns who is in the circle, a new facilitator who is waiting.
 - A socket that drops without `leave` marks the member reconnecting; the seat is kept for the
   grace period. A seat that ended (left, removed, denied, meeting over) is not.
+- Frames are handled one at a time, in order. Once seated, where the server offers an
+  `Inlet` and the broker never waits (`Broker.inline`), each frame is handled inside the
+  read callback that brought it (signaling/eager.py); one that does wait holds the frames
+  behind it in a small backlog, and reading pauses once that backlog is full.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from rooms import commands as c
 from rooms import events as e
 from rooms.errors import RoomError
 from rooms.state import OrderPreset, Role
-from signaling import wire
+from signaling import eager, wire
 from signaling.broker import BrokerDown, Commit, Sequenced
 from signaling.closes import Close
 from signaling.codec import Chat, Cmd, Hello, Inbound, Ping, React, ResumeHello, Signal
@@ -48,7 +52,7 @@ from signaling.errors import (
 )
 from signaling.memory_broker import secret_hash
 from signaling.node import Node
-from signaling.outlet import OutFrame, Outlet
+from signaling.outlet import Inlet, OutFrame, Outlet
 from signaling.session import (
     Phase,
     ResumeToken,
@@ -61,6 +65,7 @@ from signaling.session import (
 log = structlog.get_logger("hearth.connection")
 
 Receive = Callable[[], Awaitable[bytes | str | None]]
+INBOUND_BACKLOG = 8  # frames held behind one that waits, before reading pauses
 
 # Events that end the viewer's seat, with the close code their connection gets.
 _ENDINGS: dict[type[e.AnyEvent], Close] = {
@@ -73,9 +78,12 @@ _ENDINGS: dict[type[e.AnyEvent], Close] = {
 class Connection:
     # Thousands of these live at once; slots keep each one small (docs/performance.md).
     __slots__ = (
+        "_backlog",
         "_bucket",
+        "_busy",
         "_ending",
         "_heal_task",
+        "_inlet",
         "_pending",
         "_seat_ended",
         "_token",
@@ -112,6 +120,9 @@ class Connection:
         self._token = ""
         self._view_task: asyncio.Task[None] | None = None
         self._heal_task: asyncio.Task[None] | None = None
+        self._inlet: Inlet | None = None  # set once frames are pushed to us
+        self._busy: asyncio.Task[None] | None = None  # a pushed frame that is waiting
+        self._backlog: list[bytes | str] | None = None  # pushed frames behind `_busy`
 
     # --- the hub's side (signaling.hub.Seat) ----------------------------------------------
 
@@ -206,11 +217,18 @@ class Connection:
 
     # --- the pump -------------------------------------------------------------------------
 
-    async def run(self, receive: Receive) -> None:
+    async def run(self, receive: Receive, inlet: Inlet | None = None) -> None:
         """Serve frames until the socket closes; always leaves the seat consistent."""
         deadline = time.monotonic() + self.node.limits.hello_timeout_seconds
+        inline = inlet is not None and self.node.broker.inline
         try:
             while self.phase is not Phase.CLOSED:
+                if inline and self.phase is Phase.SEATED:
+                    assert inlet is not None
+                    if inlet.attach(self.push):
+                        self._inlet = inlet
+                        await self._pushed_until_gone(receive)
+                        return
                 if self.phase is Phase.GREETING:
                     try:
                         data = await asyncio.wait_for(receive(), deadline - time.monotonic())
@@ -228,6 +246,44 @@ class Connection:
                 # ack, since the server cuts a socket whose handler returned unclosed (1006).
                 self.close(*self._ending)
             await self._gone()
+
+    async def _pushed_until_gone(self, receive: Receive) -> None:
+        # Frames now come through `push`; `receive` only says goodbye (anything else it
+        # still hands over joins the others, in order).
+        while (data := await receive()) is not None:
+            self.push(data)
+        while self._busy is not None:  # the frames that arrived before the goodbye first
+            await asyncio.wait({self._busy})
+
+    def push(self, data: bytes | str) -> None:
+        """A frame, handed over as it arrives (`Inlet`)."""
+        if self.phase is Phase.CLOSED:
+            return  # the seat is over; its close is on the way
+        if self._busy is not None:
+            backlog = self._backlog = self._backlog or []
+            backlog.append(data)
+            if len(backlog) == INBOUND_BACKLOG and self._inlet is not None:
+                self._inlet.pause()
+            return
+        self._handle(data)
+
+    def _handle(self, data: bytes | str) -> None:
+        busy = eager.start(self.receive(data))
+        if busy is not None:
+            self._busy = busy
+            busy.add_done_callback(self._handled)
+
+    def _handled(self, _task: asyncio.Task[None]) -> None:
+        self._busy = None
+        backlog = self._backlog
+        while backlog and self._busy is None:
+            data = backlog.pop(0)
+            if self.phase is not Phase.CLOSED:
+                self._handle(data)
+        if not backlog:
+            self._backlog = None
+            if self._inlet is not None:
+                self._inlet.resume()
 
     async def receive(self, data: bytes | str) -> None:
         self.outlet.cork()

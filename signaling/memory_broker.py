@@ -54,6 +54,7 @@ class _Room:
 
 class MemoryBroker:
     node_id = "local"
+    inline = True  # nothing here ever waits
 
     def __init__(
         self, limits: Limits, *, grace_seconds: float, clock: Callable[[], float] = time.time

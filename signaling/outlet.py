@@ -23,27 +23,24 @@ from signaling.closes import Close
 
 
 class OutFrame:
-    """One encoded server frame, shared by every recipient of an event."""
+    """One encoded server frame, shared by every recipient of an event.
 
-    __slots__ = ("_ws", "payload")
+    `ws` is the payload as a complete unmasked binary WebSocket frame (RFC 6455 §5.2), built
+    once here rather than looked up per recipient.
+    """
+
+    __slots__ = ("payload", "ws")
 
     def __init__(self, payload: bytes) -> None:
         self.payload = payload
-        self._ws: bytes | None = None
-
-    @property
-    def ws(self) -> bytes:
-        """The payload as a complete unmasked binary WebSocket frame (RFC 6455 §5.2)."""
-        if self._ws is None:
-            n = len(self.payload)
-            if n < 126:
-                header = bytes((0x82, n))
-            elif n < 65536:
-                header = bytes((0x82, 126)) + n.to_bytes(2, "big")
-            else:
-                header = bytes((0x82, 127)) + n.to_bytes(8, "big")
-            self._ws = header + self.payload
-        return self._ws
+        n = len(payload)
+        if n < 126:
+            header = bytes((0x82, n))
+        elif n < 65536:
+            header = bytes((0x82, 126)) + n.to_bytes(2, "big")
+        else:
+            header = bytes((0x82, 127)) + n.to_bytes(8, "big")
+        self.ws = header + payload
 
 
 class Outlet(Protocol):
@@ -58,6 +55,23 @@ class Outlet(Protocol):
         ...
 
     def uncork(self) -> None: ...
+
+
+class Inlet(Protocol):
+    """A connection's inbound side, for a server that can hand frames over as they arrive
+    (server/ws_protocol.py) rather than through the ASGI `receive()`."""
+
+    def attach(self, handler: Callable[[bytes | str], None]) -> bool:
+        """Call `handler` with every frame from now on, as it arrives, and never queue it
+        for `receive()` (which then answers only the goodbye). False, changing nothing,
+        while frames already wait there."""
+        ...
+
+    def pause(self) -> None:
+        """Stop reading the socket (the handler has fallen behind)."""
+        ...
+
+    def resume(self) -> None: ...
 
 
 AsgiSend = Callable[[dict[str, object]], Awaitable[None]]

@@ -58,6 +58,8 @@ log = structlog.get_logger("hearth.redis")
 
 
 class RedisBroker:
+    inline = False  # every write is a round trip to Redis, bounded by asyncio.timeout
+
     def __init__(
         self,
         url: str,

@@ -24,7 +24,9 @@ from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.uri import parse_uri
 
-from server.ws_protocol import INBOUND_BACKLOG, protocol_class
+from server.ws_protocol import INBOUND_BACKLOG, INLET_EXTENSION, OUTLET_EXTENSION, protocol_class
+from signaling.closes import Close
+from signaling.outlet import OutFrame
 
 LIMIT = 1000  # the frame limit of these tests' protocols
 
@@ -35,6 +37,7 @@ class RecordingTransport(asyncio.Transport):
         self.written: list[bytes] = []
         self.calls: list[str] = []
         self.closing = False
+        self.buffered = 0  # what get_write_buffer_size answers
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(
@@ -57,7 +60,7 @@ class RecordingTransport(asyncio.Transport):
         self.calls.append("resume")
 
     def get_write_buffer_size(self) -> int:
-        return 0
+        return self.buffered
 
 
 async def idle_app(scope: Any, receive: Any, send: Any) -> None:
@@ -254,3 +257,92 @@ async def test_a_frame_past_the_limit_is_left_to_websockets_which_closes_1009(
     ]
     assert proto._framing is False
     assert b"\x03\xf1" in b"".join(transport.written)  # close code 1009
+
+
+# --- the direct outlet ----------------------------------------------------------------------
+
+
+def outlet_of(proto: Any) -> Any:
+    return proto.scope["extensions"][OUTLET_EXTENSION]
+
+
+async def test_the_outlet_writes_each_frame_once_and_corks_a_members_own(opened: Any) -> None:
+    proto, transport, client = opened
+    outlet = outlet_of(proto)
+    assert outlet.send(OutFrame(b"event"))
+    outlet.cork()
+    assert outlet.send(OutFrame(b"own event"))
+    assert outlet.send(OutFrame(b"ack"))
+    assert len(transport.written) == 1  # the corked two wait
+    outlet.uncork()
+    assert transport.written[1] == OutFrame(b"own event").ws + OutFrame(b"ack").ws
+    client.receive_data(b"".join(transport.written))
+    assert [f.data for f in client.events_received()] == [b"event", b"own event", b"ack"]
+
+
+async def test_no_frame_follows_a_close_the_server_sent(opened: Any) -> None:
+    proto, transport, _ = opened
+    outlet = outlet_of(proto)
+    outlet.close(Close.REMOVED, "removed")
+    written = len(transport.written)
+    assert not transport.closing  # still waiting for the client's close reply
+    assert not outlet.send(OutFrame(b"late"))
+    outlet.cork()
+    outlet.send(OutFrame(b"late"))
+    outlet.uncork()
+    assert len(transport.written) == written
+
+
+async def test_no_frame_follows_the_clients_close(opened: Any) -> None:
+    proto, transport, client = opened
+    client.send_close(1000)
+    proto.data_received(b"".join(client.data_to_send()))
+    written = len(transport.written)
+    assert not outlet_of(proto).send(OutFrame(b"late"))
+    assert len(transport.written) == written
+
+
+async def test_a_client_too_slow_to_read_is_closed(opened: Any) -> None:
+    proto, transport, client = opened
+    outlet = outlet_of(proto)
+    transport.buffered = 256 * 1024 + 1
+    assert not outlet.send(OutFrame(b"more"))
+    client.receive_data(b"".join(transport.written))
+    [close] = client.events_received()
+    assert close.opcode is Opcode.CLOSE
+    assert int.from_bytes(close.data[:2], "big") == Close.TOO_SLOW
+    assert not outlet.send(OutFrame(b"after"))
+
+
+# --- the inlet ------------------------------------------------------------------------------
+
+
+async def test_an_attached_handler_gets_every_message_as_it_arrives(opened: Any) -> None:
+    proto, transport, client = opened
+    got: list[bytes | str] = []
+    assert proto.scope["extensions"][INLET_EXTENSION].attach(got.append)
+    client.send_text(b"text")
+    client.send_binary(b"big" * 100, fin=False)  # fragmented: through websockets' parser
+    client.send_continuation(b"!", fin=True)
+    data = b"".join(client.data_to_send()) + frame(client, b"small")
+    proto.data_received(data)
+    assert got == ["text", b"big" * 100 + b"!", b"small"]
+    assert proto.queue.empty()
+    client.send_text(b"\xff")  # not UTF-8: uvicorn's own answer, a 1007 close
+    proto.data_received(b"".join(client.data_to_send()))
+    assert got == ["text", b"big" * 100 + b"!", b"small"]
+    assert b"\x03\xef" in b"".join(transport.written)
+
+
+async def test_the_inlet_waits_for_queued_messages_to_be_taken_first(opened: Any) -> None:
+    proto, transport, client = opened
+    inlet = proto.scope["extensions"][INLET_EXTENSION]
+    proto.data_received(frame(client, b"queued"))
+    assert not inlet.attach(print)
+    assert (await proto.receive())["bytes"] == b"queued"
+    assert inlet.attach(print)
+    inlet.pause()
+    inlet.pause()
+    inlet.resume()
+    inlet.resume()
+    assert transport.calls == ["pause", "resume"]
