@@ -23,19 +23,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from rooms import AnyEvent, MemberId, RoomId, RoomState
 
 
-@dataclass(frozen=True, slots=True)
-class Sequenced:
+# Sequenced and Commit are named tuples rather than frozen dataclasses: as immutable, and
+# made several times per chat, where a frozen dataclass's __init__ sets each field through
+# object.__setattr__.
+class Sequenced(NamedTuple):
     seq: int
     event: AnyEvent
 
 
-@dataclass(frozen=True, slots=True)
-class Commit:
+class Commit(NamedTuple):
     room: RoomId
     epoch: str
     events: tuple[Sequenced, ...]

@@ -143,9 +143,9 @@ class _Fields:
         return v
 
     def closed(self) -> None:
-        extra = sorted(k for k in self._m if k not in self._seen)
+        extra = self._m.keys() - self._seen
         if extra:
-            raise InvalidFrame(f"Unknown field `{extra[0][:32]}`.")
+            raise InvalidFrame(f"Unknown field `{sorted(extra)[0][:32]}`.")
 
 
 class Codec:

@@ -187,8 +187,13 @@ class MemoryBroker:
             h.popleft()
 
 
+# One packer for the process, reused: `msgpack.packb` builds a new one per call. Only the
+# event loop packs, so it is never used by two callers at once.
+_packer = msgpack.Packer(use_bin_type=True)
+
+
 def _pack(event: AnyEvent) -> bytes:
-    return typing.cast(bytes, msgpack.packb(fields_of(event, private=True), use_bin_type=True))
+    return typing.cast(bytes, _packer.pack(fields_of(event, private=True)))
 
 
 def _unpack(data: bytes) -> AnyEvent:

@@ -60,7 +60,12 @@ def _node(d: Draft, cmd: c.AnyCommand) -> None:
 
 
 def _person(d: Draft, cmd: c.AnyCommand, me: MemberId, place: Place) -> None:
+    # `match` tries its cases in order, so the commands sent most (chat, reactions) go first.
     match cmd:
+        case c.SendChat():
+            words.chat(d, cmd, me)
+        case c.React():
+            words.react(d, cmd, me)
         case c.Admit():
             lobby.admit(d, cmd)
         case c.AdmitAll():
@@ -127,10 +132,6 @@ def _person(d: Draft, cmd: c.AnyCommand, me: MemberId, place: Place) -> None:
             hands.call_on(d, cmd)
         case c.AskSupport():
             words.support(d, cmd, me)
-        case c.SendChat():
-            words.chat(d, cmd, me)
-        case c.React():
-            words.react(d, cmd, me)
         case c.Arrive() | c.Disconnect() | c.Reconnect() | c.GraceExpired() | c.TurnTimeUp():
             raise NotAllowed("Only the server can do that.")
         case _:
