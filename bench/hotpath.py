@@ -32,6 +32,7 @@ import uvloop
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 from websockets.client import ClientProtocol
+from websockets.protocol import State
 from websockets.uri import parse_uri
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -109,8 +110,6 @@ async def connect(cls: type[Any], config: Config) -> Member:
             break
     # The client side never reads what the node writes: its handshake answer is taken as
     # given, so the client may frame messages.
-    from websockets.protocol import State
-
     client.state = State.OPEN
     client.parser = client.parse()
     next(client.parser)
