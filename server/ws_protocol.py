@@ -42,13 +42,12 @@ from websockets.frames import apply_mask  # type: ignore[attr-defined]  # C spee
 from websockets.protocol import State
 
 from signaling.closes import Close
-from signaling.outlet import OutFrame
+from signaling.outlet import INBOUND_BACKLOG, OutFrame
 
 MessageHandler = Callable[[bytes | str], None]
 
 OUTLET_EXTENSION = "hearth.outlet"
 INLET_EXTENSION = "hearth.inlet"
-INBOUND_BACKLOG = 8  # messages queued for the app before reading from the socket pauses
 _FIN_BINARY = 0x82  # first header byte of a final binary frame with no extension bits
 _MASKED = 0x80
 DIRECT_PATH = "/ws"

@@ -52,7 +52,7 @@ from signaling.errors import (
 )
 from signaling.memory_broker import secret_hash
 from signaling.node import Node
-from signaling.outlet import Inlet, OutFrame, Outlet
+from signaling.outlet import INBOUND_BACKLOG, Inlet, OutFrame, Outlet
 from signaling.session import (
     Phase,
     ResumeToken,
@@ -65,7 +65,6 @@ from signaling.session import (
 log = structlog.get_logger("hearth.connection")
 
 Receive = Callable[[], Awaitable[bytes | str | None]]
-INBOUND_BACKLOG = 8  # frames held behind one that waits, before reading pauses
 
 # Events that end the viewer's seat, with the close code their connection gets.
 _ENDINGS: dict[type[e.AnyEvent], Close] = {

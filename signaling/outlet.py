@@ -57,6 +57,12 @@ class Outlet(Protocol):
     def uncork(self) -> None: ...
 
 
+# Frames waiting for a connection to take them, past which reading its socket pauses: the
+# server's queue (pulled through `receive()`) and the connection's backlog (pushed through an
+# `Inlet`) keep the same bound.
+INBOUND_BACKLOG = 8
+
+
 class Inlet(Protocol):
     """A connection's inbound side, for a server that can hand frames over as they arrive
     (server/ws_protocol.py) rather than through the ASGI `receive()`."""

@@ -24,9 +24,9 @@ from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.uri import parse_uri
 
-from server.ws_protocol import INBOUND_BACKLOG, INLET_EXTENSION, OUTLET_EXTENSION, protocol_class
+from server.ws_protocol import INLET_EXTENSION, OUTLET_EXTENSION, protocol_class
 from signaling.closes import Close
-from signaling.outlet import OutFrame
+from signaling.outlet import INBOUND_BACKLOG, OutFrame
 
 LIMIT = 1000  # the frame limit of these tests' protocols
 

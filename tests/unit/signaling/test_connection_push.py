@@ -11,11 +11,11 @@ import msgpack
 from rooms import RoomId, RoomInfo
 from rooms.state import Role
 from signaling.broker import Commit, Decision, Duplicate
-from signaling.connection import INBOUND_BACKLOG, Connection
+from signaling.connection import Connection
 from signaling.limits import Limits
 from signaling.memory_broker import MemoryBroker
 from signaling.node import Node
-from signaling.outlet import OutFrame
+from signaling.outlet import INBOUND_BACKLOG, OutFrame
 
 
 class GatedBroker(MemoryBroker):
