@@ -251,6 +251,8 @@ class HearthWebSocketProtocol(WebSocketsSansIOProtocol):
             if b0 == _FIN_BINARY and masked and self.conn.current_size is None:
                 start = pos + head + 4
                 payload = apply_mask(data[start:end], data[start - 4 : start])
+                # send_receive_event_to_app's first check, spelled out: going through it
+                # cost 1.7 % more instructions per chat (bench/hotpath.py --callgrind).
                 if self.on_message is not None and not self.close_sent:
                     self.on_message(payload)
                 else:
