@@ -31,13 +31,15 @@ from rooms import MemberId, RoomId, RoomState, decide  # noqa: E402
 from rooms import commands as c  # noqa: E402
 from rooms.events import AnyEvent  # noqa: E402
 from rooms.state import Role  # noqa: E402
-from signaling.broker import Commit  # noqa: E402
+from signaling.broker import Commit, NoListener  # noqa: E402
 from signaling.limits import Limits  # noqa: E402
 from signaling.redis_broker import RedisBroker  # noqa: E402
 from tests.redis_server import RedisServer  # noqa: E402
 
 
-class Counter:
+class Counter(NoListener):
+    """Counts the commits a node hears; ignores the rest."""
+
     def __init__(self) -> None:
         self.events = 0
         self.commits = 0
@@ -45,15 +47,6 @@ class Counter:
     def on_commit(self, commit: Commit) -> None:
         self.commits += 1
         self.events += len(commit.events)
-
-    def on_direct(self, room: RoomId, to: MemberId, payload: bytes) -> None:
-        pass
-
-    def on_dropped(self, room: RoomId, epoch: str) -> None:
-        pass
-
-    def on_kick(self, room: RoomId, member: MemberId) -> None:
-        pass
 
 
 def engine(command: c.AnyCommand, actor: MemberId | None) -> Any:
