@@ -73,8 +73,8 @@ class NullTransport(asyncio.Transport):
     def resume_reading(self) -> None:
         pass
 
-    def get_write_buffer_size(self) -> int:
-        return 0
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        pass
 
 
 class Member:

@@ -124,28 +124,30 @@ class DirectOutlet:
     `send` runs once per recipient of every event, so it touches only this object and the
     transport: `closing` is set by the protocol when it sends a close frame (after which no
     data frame may follow), and every other way out of the open state closes the transport.
+    `backed_up` is set and cleared by the transport's flow control (`pause_writing` and
+    `resume_writing`, with the high-water mark at the outbound limit), so a send doesn't ask
+    the transport how much it holds.
     """
 
-    __slots__ = ("_corked", "_limit", "_protocol", "_transport", "closing")
+    __slots__ = ("_corked", "_protocol", "_transport", "backed_up", "closing")
 
-    def __init__(self, protocol: HearthWebSocketProtocol, limit_bytes: int) -> None:
+    def __init__(self, protocol: HearthWebSocketProtocol) -> None:
         self._protocol = protocol
         self._transport = protocol.transport
-        self._limit = limit_bytes
         self._corked: list[bytes] | None = None
+        self.backed_up = False  # more than the outbound limit waits in the transport
         self.closing = False
 
     def send(self, frame: OutFrame) -> bool:
-        transport = self._transport
-        if self.closing or transport.is_closing():
+        if self.closing or self._transport.is_closing():
             return False
-        if transport.get_write_buffer_size() > self._limit:
+        if self.backed_up:
             self.close(Close.TOO_SLOW, "too slow")
             return False
         if self._corked is not None:
             self._corked.append(frame.ws)
         else:
-            transport.write(frame.ws)
+            self._transport.write(frame.ws)
         return True
 
     def cork(self) -> None:
@@ -279,11 +281,23 @@ class HearthWebSocketProtocol(WebSocketsSansIOProtocol):
         if value and self._outlet is not None:
             self._outlet.closing = True
 
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._outlet is not None:
+            self._outlet.backed_up = True
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._outlet is not None:
+            self._outlet.backed_up = False
+
     def handle_connect(self, event: Any) -> None:
         super().handle_connect(event)
         scope = getattr(self, "scope", None)
         if scope is not None:
-            self._outlet = DirectOutlet(self, self.outbound_limit)
+            self._outlet = DirectOutlet(self)
+            # Past the outbound limit the transport calls pause_writing: the outlet's cue.
+            self.transport.set_write_buffer_limits(high=self.outbound_limit)
             scope["extensions"][OUTLET_EXTENSION] = self._outlet
             scope["extensions"][INLET_EXTENSION] = DirectInlet(self)
 

@@ -37,7 +37,7 @@ class RecordingTransport(asyncio.Transport):
         self.written: list[bytes] = []
         self.calls: list[str] = []
         self.closing = False
-        self.buffered = 0  # what get_write_buffer_size answers
+        self.high_water: int | None = None  # what set_write_buffer_limits was given
 
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(
@@ -59,8 +59,8 @@ class RecordingTransport(asyncio.Transport):
     def resume_reading(self) -> None:
         self.calls.append("resume")
 
-    def get_write_buffer_size(self) -> int:
-        return self.buffered
+    def set_write_buffer_limits(self, high: int | None = None, low: int | None = None) -> None:
+        self.high_water = high
 
 
 async def idle_app(scope: Any, receive: Any, send: Any) -> None:
@@ -305,13 +305,24 @@ async def test_no_frame_follows_the_clients_close(opened: Any) -> None:
 async def test_a_client_too_slow_to_read_is_closed(opened: Any) -> None:
     proto, transport, client = opened
     outlet = outlet_of(proto)
-    transport.buffered = 256 * 1024 + 1
+    assert transport.high_water == 256 * 1024  # the outbound limit, as the transport's mark
+    proto.pause_writing()  # what the transport does once more than that waits in it
     assert not outlet.send(OutFrame(b"more"))
     client.receive_data(b"".join(transport.written))
     [close] = client.events_received()
     assert close.opcode is Opcode.CLOSE
     assert int.from_bytes(close.data[:2], "big") == Close.TOO_SLOW
     assert not outlet.send(OutFrame(b"after"))
+
+
+async def test_a_client_that_caught_up_in_time_stays(opened: Any) -> None:
+    proto, transport, client = opened
+    outlet = outlet_of(proto)
+    proto.pause_writing()
+    proto.resume_writing()  # the buffer drained below the low-water mark before the next send
+    assert outlet.send(OutFrame(b"more"))
+    client.receive_data(b"".join(transport.written))
+    assert [f.data for f in client.events_received()] == [b"more"]
 
 
 # --- the inlet ------------------------------------------------------------------------------
