@@ -21,6 +21,7 @@ from typing import Protocol
 
 from rooms import MemberId, RoomId, RoomState, Viewer, may_see
 from rooms import events as e
+from rooms.audience import EVERYONE
 from signaling.broker import Commit, Sequenced
 from signaling.closes import Close
 from signaling.codec import Codec
@@ -152,6 +153,9 @@ class Hub:
         for sq in events:
             event = sq.event
             audience = event.audience()
+            # EVERYONE (chat and reactions: most of what goes out) names nobody and not the
+            # lobby, so `may_see` comes down to "not waiting": no call per seat for it.
+            everyone = audience is EVERYONE
             frame: OutFrame | None = None
             personal = type(event) in PERSONAL
             for seat in seats:
@@ -159,7 +163,7 @@ class Hub:
                 if viewer is None:
                     seat.hold(epoch, sq)
                     continue
-                if may_see(viewer, audience):
+                if (not viewer.waiting) if everyone else may_see(viewer, audience):
                     if frame is None:
                         frame = OutFrame(self._codec.pack(event_frame(epoch, sq)))
                     seat.outlet.send(frame)

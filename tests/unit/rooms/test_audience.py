@@ -186,3 +186,11 @@ def test_a_viewer_is_taken_from_the_state_and_nobody_outside_it_is_one() -> None
     assert viewer_of(state, W1) == Viewer(W1, Role.MEMBER, True)
     assert viewer_of(state, F) == Viewer(F, Role.FACILITATOR, False)
     assert viewer_of(state, NOBODY) is None
+
+
+def test_everyone_is_every_viewer_not_waiting() -> None:
+    # The hub's fan-out relies on this to skip `may_see` for EVERYONE's events.
+    for role in Role:
+        for waiting in (False, True):
+            viewer = Viewer(MemberId("m1"), role, waiting)
+            assert may_see(viewer, EVERYONE) is (not waiting)
