@@ -74,6 +74,7 @@ class Stats:
     appends: int = 0  # transacts committed by the fast path (one round trip)
     stale: int = 0  # fast-path attempts that found the mirror behind (then the full path)
     conflicts: int = 0  # commit attempts refused by the compare-and-set
+    turn_waits: int = 0  # full paths that waited for another of the room's on this node
     syncs: int = 0  # rooms re-read from Redis (gaps, epoch changes, re-checks)
     filled: int = 0  # events delivered from the log instead of pub/sub
     restores: int = 0  # rooms this node restored under a new epoch

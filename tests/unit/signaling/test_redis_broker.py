@@ -579,6 +579,47 @@ async def test_chat_in_a_served_room_takes_one_round_trip(nodes: Opener) -> None
     assert a.gapless(room) == [1, 2, 3, 4, 5]
 
 
+async def test_chats_in_one_room_do_not_wait_for_each_others_round_trips(nodes: Opener) -> None:
+    a = await nodes(clock=time.time)
+    room = fresh_room()
+    await a.broker.subscribe(room)
+    await committed(a.broker, room, arrive(F))
+    await asyncio.gather(*(committed(a.broker, room, chats(1, start=i)) for i in range(20)))
+    assert a.broker.stats.appends == 20
+    assert a.broker.stats.turn_waits == 0  # all twenty in flight at once
+    view = await a.broker.read(room)
+    history = await a.broker.history(room, view.epoch, 0)
+    assert history is not None
+    assert [sq.seq for sq in history] == list(range(1, 22))
+    assert a.gapless(room) == list(range(1, 22))
+    # What changes the state still takes turns.
+    await asyncio.gather(
+        *(attempt(a.broker, room, engine(c.Lock() if i % 2 else c.Unlock(), F)) for i in range(4))
+    )
+    assert a.broker.stats.turn_waits > 0
+
+
+async def test_chats_and_commands_of_one_node_interleave_in_one_order(nodes: Opener) -> None:
+    a, b = await nodes(clock=time.time), await nodes(clock=time.time)
+    room = fresh_room()
+    await both(a, b, room)
+    await committed(a.broker, room, arrive(F))
+    await caught_up(room, a, b)
+    await asyncio.gather(
+        *(attempt(a.broker, room, chats(1, start=i)) for i in range(30)),
+        *(attempt(a.broker, room, engine(c.Lock() if i % 2 else c.Unlock(), F)) for i in range(10)),
+    )
+    view = await a.broker.read(room)
+    history = await a.broker.history(room, view.epoch, 0)
+    assert history is not None
+    assert [sq.seq for sq in history] == list(range(1, view.seq + 1))
+    assert replay(sq.event for sq in history) == view.state
+    top = await caught_up(room, a, b)
+    for node in (a, b):
+        assert node.gapless(room) == list(range(1, top + 1))
+        assert node.heard.commits[-1].state == view.state
+
+
 async def test_a_stale_mirror_takes_the_full_path(nodes: Opener) -> None:
     a, b = await nodes(clock=time.time), await nodes(clock=time.time)
     room = fresh_room()
