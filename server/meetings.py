@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import os
 import time
 from collections.abc import AsyncIterator
@@ -123,6 +124,15 @@ def build_broker(settings: Settings) -> Broker:
 
 def build_node(settings: Settings, store: RoomStore, metrics: Metrics) -> Node:
     broker = build_broker(settings)
+    if isinstance(broker, RedisBroker):
+        redis = broker  # the narrowed type, for the closure
+
+        def broker_counts() -> dict[str, int]:
+            counts = dataclasses.asdict(redis.stats)
+            del counts["dropped_messages"]  # the tests' fault hook, nothing a host runs
+            return {**counts, "pubsub_reconnects": redis.reconnects}
+
+        metrics.watch_broker(broker_counts)
 
     def ice(member: MemberId, now: float) -> list[dict[str, object]]:
         return [dict(s) for s in ice_servers(settings, now, member)]

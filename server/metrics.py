@@ -14,7 +14,7 @@ Rules of this module:
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Final, Literal
 
 from prometheus_client import (
@@ -112,6 +112,24 @@ class FrameCollector:
         )
 
 
+class BrokerCollector:
+    """Exports the shared broker's own counts, read at scrape time: how often chat took the
+    one-round-trip path, mirrors were found stale, commits conflicted, gaps were filled from
+    the log, rooms were restored, pub/sub reconnected. One family; `kind` is a field name
+    of the broker's counters, a closed set written in code."""
+
+    def __init__(self, read: Callable[[], Mapping[str, int]]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "hearth_broker_events", "What the shared (Redis) broker did, by kind.", labels=["kind"]
+        )
+        for kind, n in self._read().items():
+            family.add_metric([kind], n)
+        yield family
+
+
 class Metrics:
     """Every metric the node exports; `render()` is the body of `GET /metrics`."""
 
@@ -156,6 +174,10 @@ class Metrics:
         self.check_peers = Gauge(
             "hearth_check_peers", "Live echo peers of connection checks.", registry=self.registry
         )
+
+    def watch_broker(self, read: Callable[[], Mapping[str, int]]) -> None:
+        """Export the counts `read` returns (a multi-node broker's) at every scrape."""
+        self.registry.register(BrokerCollector(read))
 
     def render(self) -> tuple[bytes, str]:
         """The Prometheus text exposition and its content type."""

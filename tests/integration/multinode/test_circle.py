@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from rooms import events as e
 from tests.integration.meeting import expect
@@ -76,3 +78,15 @@ async def test_people_on_different_nodes_share_one_circle(cluster: Cluster, coun
         assert Counter(ev["turn_id"] for ev in p.seen("time_up")) == ups
         assert [ev["member"] for ev in p.seen("hand_raised")] == [bob.me, cy.me]
     assert view.state.round is None
+
+    # Each node shows its host what its broker did (chats that raced a commit from another
+    # node, not heard yet, went the full path: so some, not all, took one round trip).
+    async with httpx.AsyncClient(trust_env=False, timeout=WAIT_SECONDS) as http:
+        counts = [broker_counts((await http.get(f"{n.url}/metrics")).text) for n in nodes]
+    assert sum(c["appends"] for c in counts) > 0
+    assert all(c["transacts"] > 0 and c["pubsub_reconnects"] == 0 for c in counts)
+
+
+def broker_counts(body: str) -> dict[str, float]:
+    [family] = [f for f in text_string_to_metric_families(body) if f.name == "hearth_broker_events"]
+    return {s.labels["kind"]: s.value for s in family.samples}

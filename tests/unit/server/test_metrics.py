@@ -44,3 +44,20 @@ def test_two_apps_keep_their_own_counts() -> None:
     a, b = Metrics(), Metrics()
     a.frames.frames_in += 1
     assert samples(b)[("hearth_frames_in_total", None)] == 0
+
+
+def test_a_shared_brokers_counts_are_read_at_each_scrape() -> None:
+    m = Metrics()
+    counts = {"appends": 2, "stale": 0}
+    m.watch_broker(lambda: counts)
+    body, _ = m.render()
+    [family] = [
+        f for f in text_string_to_metric_families(body.decode()) if f.name == "hearth_broker_events"
+    ]
+    assert {s.labels["kind"]: s.value for s in family.samples} == {"appends": 2, "stale": 0}
+    counts["appends"] = 5
+    assert b'hearth_broker_events_total{kind="appends"} 5.0' in m.render()[0]
+
+
+def test_one_node_exports_no_broker_counts() -> None:
+    assert b"hearth_broker_events" not in Metrics().render()[0]
