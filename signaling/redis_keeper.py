@@ -56,7 +56,10 @@ class Keeper:
     def want_sync(self, feed: Feed, wait: float = 0.0) -> None:
         """Sync `feed` now or, with `wait`, only if it still has a gap by then."""
         if feed.sync_task is not None and not feed.sync_task.done():
-            feed.sync_again = True
+            # Another gap while the task still waits to see whether pub/sub fills one: it
+            # looks at every gap when it wakes. Anything else makes it sync (again).
+            if not (wait and feed.sync_waiting):
+                feed.sync_again = True
             return
         feed.sync_task = self._link.spawn(self._sync(feed, wait))
 
@@ -112,7 +115,11 @@ class Keeper:
 
     async def _sync(self, feed: Feed, wait: float) -> None:
         if wait:
-            await asyncio.sleep(wait)
+            feed.sync_waiting = True
+            try:
+                await asyncio.sleep(wait)
+            finally:
+                feed.sync_waiting = False
             if not feed.ahead and not feed.sync_again:
                 return  # pub/sub filled the gap meanwhile
         self._link.stats.syncs += 1
