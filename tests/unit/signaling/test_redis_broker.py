@@ -183,6 +183,21 @@ async def caught_up(room: RoomId, *nodes: Node, seconds: float = 5.0) -> int:
     return top
 
 
+async def consistent(room: RoomId, *nodes: Node) -> RoomView:
+    """The stored history is gapless and replays to the stored state, and every node heard
+    all of it, in order, ending at that state; returns what is stored."""
+    view = await nodes[0].broker.read(room)
+    history = await nodes[0].broker.history(room, view.epoch, 0)
+    assert history is not None
+    assert [sq.seq for sq in history] == list(range(1, view.seq + 1))
+    assert replay(sq.event for sq in history) == view.state
+    top = await caught_up(room, *nodes)
+    for node in nodes:
+        assert node.gapless(room) == list(range(1, top + 1))
+        assert node.heard.commits[-1].state == view.state
+    return view
+
+
 async def attempt(broker: RedisBroker, room: RoomId, decision: Decision) -> None:
     with contextlib.suppress(RoomError):  # refused in the moment: fine in a crowd
         await broker.transact(room, decision)
@@ -210,16 +225,8 @@ async def test_two_nodes_writing_one_room_never_gap_or_repeat(nodes: Opener) -> 
         *(attempt(a.broker, room, d) for d in crowd(25, "a")),
         *(attempt(b.broker, room, d) for d in crowd(25, "b")),
     )
-    view = await a.broker.read(room)
-    history = await a.broker.history(room, view.epoch, 0)
-    assert history is not None
-    assert [sq.seq for sq in history] == list(range(1, view.seq + 1))
-    assert replay(sq.event for sq in history) == view.state
+    view = await consistent(room, a, b)
     assert len(view.state.people) == 51  # F and every arrival: no lost update
-    top = await caught_up(room, a, b)
-    for node in (a, b):
-        assert node.gapless(room) == list(range(1, top + 1))
-        assert node.heard.commits[-1].state == view.state
     assert a.broker.stats.conflicts + b.broker.stats.conflicts > 0  # they did collide
 
 
@@ -587,11 +594,7 @@ async def test_chats_in_one_room_do_not_wait_for_each_others_round_trips(nodes: 
     await asyncio.gather(*(committed(a.broker, room, chats(1, start=i)) for i in range(20)))
     assert a.broker.stats.appends == 20
     assert a.broker.stats.turn_waits == 0  # all twenty in flight at once
-    view = await a.broker.read(room)
-    history = await a.broker.history(room, view.epoch, 0)
-    assert history is not None
-    assert [sq.seq for sq in history] == list(range(1, 22))
-    assert a.gapless(room) == list(range(1, 22))
+    assert (await consistent(room, a)).seq == 21
     # What changes the state still takes turns.
     await asyncio.gather(
         *(attempt(a.broker, room, engine(c.Lock() if i % 2 else c.Unlock(), F)) for i in range(4))
@@ -609,15 +612,7 @@ async def test_chats_and_commands_of_one_node_interleave_in_one_order(nodes: Ope
         *(attempt(a.broker, room, chats(1, start=i)) for i in range(30)),
         *(attempt(a.broker, room, engine(c.Lock() if i % 2 else c.Unlock(), F)) for i in range(10)),
     )
-    view = await a.broker.read(room)
-    history = await a.broker.history(room, view.epoch, 0)
-    assert history is not None
-    assert [sq.seq for sq in history] == list(range(1, view.seq + 1))
-    assert replay(sq.event for sq in history) == view.state
-    top = await caught_up(room, a, b)
-    for node in (a, b):
-        assert node.gapless(room) == list(range(1, top + 1))
-        assert node.heard.commits[-1].state == view.state
+    await consistent(room, a, b)
 
 
 async def test_a_stale_mirror_takes_the_full_path(nodes: Opener) -> None:
