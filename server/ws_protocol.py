@@ -32,7 +32,6 @@ one consumer that uses them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp
@@ -42,9 +41,7 @@ from websockets.frames import apply_mask  # type: ignore[attr-defined]  # C spee
 from websockets.protocol import State
 
 from signaling.closes import Close
-from signaling.outlet import INBOUND_BACKLOG, OutFrame
-
-MessageHandler = Callable[[bytes | str], None]
+from signaling.outlet import INBOUND_BACKLOG, MessageHandler, OutFrame
 
 OUTLET_EXTENSION = "hearth.outlet"
 INLET_EXTENSION = "hearth.inlet"

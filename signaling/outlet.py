@@ -62,12 +62,14 @@ class Outlet(Protocol):
 # `Inlet`) keep the same bound.
 INBOUND_BACKLOG = 8
 
+MessageHandler = Callable[[bytes | str], None]  # takes one inbound frame, as it arrives
+
 
 class Inlet(Protocol):
     """A connection's inbound side, for a server that can hand frames over as they arrive
     (server/ws_protocol.py) rather than through the ASGI `receive()`."""
 
-    def attach(self, handler: Callable[[bytes | str], None]) -> bool:
+    def attach(self, handler: MessageHandler) -> bool:
         """Call `handler` with every frame from now on, as it arrives, and never queue it
         for `receive()` (which then answers only the goodbye). False, changing nothing,
         while frames already wait there."""
