@@ -39,7 +39,17 @@ async def test_once_it_waits_a_task_goes_on_with_it_inside_that_task() -> None:
     assert seen == ["before", "answer", task]
 
 
-async def test_an_exception_after_the_wait_ends_the_task_with_it() -> None:
+@pytest.mark.parametrize(
+    ("gate_fails", "raised", "message"),
+    [
+        # the future's own exception, thrown into the coroutine, uncaught
+        (True, KeyError, "from the future"),
+        (False, ValueError, "boom"),  # the coroutine's own, raised once it goes on
+    ],
+)
+async def test_an_exception_after_the_wait_ends_the_task_with_it(
+    gate_fails: bool, raised: type[Exception], message: str
+) -> None:
     gate: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
     async def fails() -> None:
@@ -48,21 +58,12 @@ async def test_an_exception_after_the_wait_ends_the_task_with_it() -> None:
 
     task = eager.start(fails())
     assert task is not None
-    gate.set_exception(KeyError("from the future"))
-    with pytest.raises(KeyError):
-        await task  # the future's own exception, thrown into the coroutine, uncaught
-
-    gate2: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-
-    async def fails_later() -> None:
-        await gate2
-        raise ValueError("boom")
-
-    task2 = eager.start(fails_later())
-    assert task2 is not None
-    gate2.set_result(None)
-    with pytest.raises(ValueError, match="boom"):
-        await task2
+    if gate_fails:
+        gate.set_exception(KeyError("from the future"))
+    else:
+        gate.set_result(None)
+    with pytest.raises(raised, match=message):
+        await task
 
 
 async def test_an_exception_before_any_wait_reaches_the_caller() -> None:
