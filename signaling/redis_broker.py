@@ -16,7 +16,9 @@ the same suite tests this and `MemoryBroker`. The parts:
   connection; `redis_link`: the pool, timeouts, clock and the guard; `redis_courier`: the
   scripts' one pipelined connection, and the pub/sub reader; `redis_scripts`: the Lua;
   `redis_wire`: key names and message formats; `state_codec`: the state as bytes.
-- A commit message this node already delivered, or is committing itself, is dropped on
+- Serving a room = listening on the room's channel for this node and being in the room's
+  set of serving nodes, to which the scripts publish (never a commit to the node that made
+  it). A commit message this node already delivered, or is committing itself, is dropped on
   its header, without reading its body.
 - Every Redis call is bounded by a short timeout, and every failure surfaces as
   `BrokerDown`: never a hang, never a redis exception.
@@ -28,7 +30,7 @@ import asyncio
 import contextlib
 import hmac
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 import structlog
 
@@ -219,18 +221,26 @@ class RedisBroker:
             return
         feed = self._feeds[room] = Feed(room, lambda: self._listener, refs=1)
         keys = w.RoomKeys.of(room)
+        channel = keys.to + self.node_id
         try:
-            # Subscribed (confirmed) before reading: nothing published after it is missed.
-            await self._sub.subscribe(keys.channel)
+            # Subscribed (confirmed), then one of the serving nodes, then the read: nothing
+            # published after it is missed. The courier's one connection keeps the join
+            # after any leave sent before it (`unsubscribe`).
+            await self._sub.subscribe(channel)
+            call = self._link.courier.call
             with self._link.guard():
-                raw = await self._link.client.hgetall(keys.state)
-            stored = w.Stored.of(raw)
+                _, _, raw = await asyncio.gather(
+                    call("SADD", keys.nodes, self.node_id),
+                    call("PEXPIRE", keys.nodes, self._ttl),
+                    call("HGETALL", keys.state),
+                )
+            stored = w.Stored.of(dict(zip(raw[::2], raw[1::2], strict=True)))
             if feed.seed(stored.epoch, stored.seq, stored.room_state(), stored.v):
                 self._keeper.want_sync(feed)
         except BaseException:
             if self._feeds.get(room) is feed:
                 del self._feeds[room]
-                await self._sub.unsubscribe(keys.channel)
+                await self._leave(room)
             feed.close()
             raise
 
@@ -256,7 +266,20 @@ class RedisBroker:
             return
         del self._feeds[room]
         feed.close()
-        await self._sub.unsubscribe(w.RoomKeys.of(room).channel)
+        await self._leave(room)
+
+    async def _leave(self, room: RoomId) -> None:
+        """Stop serving `room`: off its channel, and out of its serving nodes (a task made
+        now reaches the courier before any later join; best effort: a node left behind only
+        costs Redis a publish to nobody until the set expires)."""
+        keys = w.RoomKeys.of(room)
+        await self._sub.unsubscribe(keys.to + self.node_id)  # never waits
+        self._link.spawn(self._quietly(self._link.courier.call("SREM", keys.nodes, self.node_id)))
+
+    @staticmethod
+    async def _quietly(call: Awaitable[object]) -> None:
+        with contextlib.suppress(Exception):
+            await call
 
     # --- seats, presence, signals ----------------------------------------------------------
 
@@ -299,14 +322,14 @@ class RedisBroker:
         keys = w.RoomKeys.of(room)
         message = w.frame("s", [room, to, payload])
         route = await self._link.run(
-            "direct", [keys.where], [to, self.node_id, keys.channel, w.NODE_PREFIX, message]
+            "direct", [keys.where, keys.nodes], [to, self.node_id, keys.to, w.NODE_PREFIX, message]
         )
         if route == b"local":
             self._tell(lambda lst: lst.on_direct(room, to, payload))
 
     async def drop_room(self, room: RoomId) -> None:
         keys = w.RoomKeys.of(room)
-        epoch = await self._link.run("drop", keys.all(), [self._ttl, keys.channel])
+        epoch = await self._link.run("drop", keys.all(), [self._ttl, keys.to])
         with contextlib.suppress(BrokerDown), self._link.guard():
             await self._link.client.srem(w.ROOMS_KEY, room)
         if epoch is None:

@@ -21,6 +21,10 @@ the room's hash and the log after the delivered seq in one MULTI, and then:
 
 After a restore, every node writes back the seats and connection places it knows, so its
 members can resume on any node.
+
+Every re-check and every sync also puts this node (back) in the room's set of serving
+nodes, before it reads: the set may have gone with the rest of the room's keys, and until
+it is back nobody publishes to this node.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import contextlib
 import secrets
 
 import structlog
+from redis.asyncio.client import Pipeline
 
 from rooms import RoomId
 from signaling import redis_wire as w
@@ -43,6 +48,7 @@ log = structlog.get_logger("hearth.redis")
 
 FILL_BATCH = 500  # log entries read per round when filling a gap
 SYNC_ROUNDS = 20  # steps of one sync; what is left waits for the next re-check
+JOIN_REPLIES = 2  # of `_join`, ahead of each room's read in a pipeline
 GAP_WAIT = 0.05  # seconds pub/sub gets to fill a gap in front of our own commit
 LATE_WAIT = 0.1  # seconds pub/sub gets to bring what a re-check found missing
 
@@ -91,8 +97,10 @@ class Keeper:
             with self._link.guard():
                 async with self._link.client.pipeline(transaction=False) as pipe:
                     for feed in feeds:
-                        pipe.hmget(w.RoomKeys.of(feed.room).state, ["epoch", "seq", "v"])
-                    tops = await pipe.execute()
+                        keys = w.RoomKeys.of(feed.room)
+                        self._join(pipe, keys)
+                        pipe.hmget(keys.state, ["epoch", "seq", "v"])
+                    tops = (await pipe.execute())[JOIN_REPLIES :: JOIN_REPLIES + 1]
         except BrokerDown:
             return  # the next beat or reconnect tries again
         late: list[tuple[Feed, str, int]] = []
@@ -143,9 +151,10 @@ class Keeper:
         read_epoch, read_seq = feed.epoch, feed.seq
         with self._link.guard():
             async with self._link.client.pipeline(transaction=True) as pipe:
+                self._join(pipe, keys)
                 pipe.hgetall(keys.state)
                 pipe.xrange(keys.log, min=f"{read_seq + 1}-0", count=FILL_BATCH)
-                raw, entries = await pipe.execute()
+                raw, entries = (await pipe.execute())[JOIN_REPLIES:]
         stored = w.Stored.of(raw)
         if feed.epoch and stored.epoch == feed.epoch:
             if stored.seq < read_seq and feed.epoch == read_epoch:
@@ -202,7 +211,7 @@ class Keeper:
         epoch = secrets.token_hex(6)
         verdict = await self._link.run(
             "restore",
-            [keys.state, keys.log, keys.dedupe, keys.gone],
+            [keys.state, keys.log, keys.dedupe, keys.gone, keys.nodes],
             [
                 stored.epoch,
                 stored.seq,
@@ -210,7 +219,8 @@ class Keeper:
                 epoch,
                 encode(feed.state),
                 self._link.ttl_ms,
-                keys.channel,
+                keys.to,
+                self._node_id,
             ],
         )
         if verdict == b"GONE":
@@ -222,6 +232,11 @@ class Keeper:
                 await self._link.client.sadd(w.ROOMS_KEY, feed.room)
             feed.jump(epoch, 0, feed.state, self._link.clock(), RESTORED_V)
             await self._reclaim(feed)
+
+    def _join(self, pipe: Pipeline, keys: w.RoomKeys) -> None:
+        """Queue this node's (re)joining of the room's serving nodes: JOIN_REPLIES replies."""
+        pipe.sadd(keys.nodes, self._node_id)
+        pipe.pexpire(keys.nodes, self._link.ttl_ms)
 
     async def _reclaim(self, feed: Feed) -> None:
         """Write back what this node knows: its members' seats and where they are held."""

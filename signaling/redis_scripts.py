@@ -12,6 +12,8 @@ Rules:
   STALE, and the caller takes the full path.
 - Time is an argument (the broker's clock), never `TIME` inside a script: dedupe windows
   and history ages are judged on the same clock the engine saw.
+- A room's messages go to every node in its set of serving nodes, each on the room's
+  channel for that node (`tell`); a commit skips the node that made it.
 - Scripts are sent by SHA, through the courier (signaling/redis_courier.py); after a
   Redis restart the cache is empty, and `Scripts.run` loads the source again once.
 """
@@ -34,7 +36,7 @@ from signaling.redis_courier import Courier
 # safety net, is renewed at least once a minute while the room is written.
 # The dedupe set keeps a sentinel member '' (score +inf) so that it never empties and
 # vanishes: a set made again by a later ZADD would have no TTL until the next upkeep.
-# A caller of `maintain` passes KEYS state, log, dedupe, seats, where as 1..5.
+# A caller of `maintain` passes KEYS state, log, dedupe, seats, where, nodes as 1..6.
 MAINTAIN_EVERY: Final = 64
 MAINTAIN_SECONDS: Final = 60
 _MAINTAIN: Final = f"""
@@ -66,20 +68,33 @@ local function maintain(now, maxlen, oldest_arg, ttl)
   end
   redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now)
   redis.call('ZADD', KEYS[3], 'inf', '')
-  for i = 1, 5 do redis.call('PEXPIRE', KEYS[i], ttl) end
+  for i = 1, 6 do redis.call('PEXPIRE', KEYS[i], ttl) end
 end
 """
 
-# KEYS: state, log, dedupe, seats, where, reap, gone (RoomKeys.all())
+# Publish `msg` on the room's channel of every node serving it but `skip`. Channels are
+# not keys: a Cluster broadcasts them all the same.
+_TELL: Final = """
+local function tell(nodes, to, skip, msg)
+  for _, node in ipairs(redis.call('SMEMBERS', nodes)) do
+    if node ~= skip then redis.call('PUBLISH', to .. node, msg) end
+  end
+end
+"""
+
+# KEYS: state, log, dedupe, seats, where, nodes, reap, gone (RoomKeys.all())
 # ARGV: 1 mode ('s': the state changes / 'n': it doesn't), 2 expected epoch ('' = none yet),
 #   3 expected v, 4 epoch to create, 5 now, 6 dedupe key ('' = none), 7 its expiry,
 #   8 new state, 9 drop ('1': the meeting is over or empty), 10 history events,
-#   11 oldest time kept, 12 ttl ms, 13 channel, 14 message body, 15 the dedupe key as
-#   published ('' = not published), 16 the committing node as published, 17... events
+#   11 oldest time kept, 12 ttl ms, 13 the room's channel prefix, 14 message body, 15 the
+#   dedupe key as published ('' = not published), 16 the committing node as published,
+#   17... events
+# The set of serving nodes outlives a drop and a new epoch: nodes leave it themselves.
 # Returns {'OK', epoch, first seq, top seq, v, stored state if it moved meanwhile ('')},
 #   {'CONFLICT'} or {'DUP'}. A dedupe key counts while its expiry is after `now`.
 COMMIT: Final = (
     _MAINTAIN
+    + _TELL
     + r"""
 local h = redis.call('HMGET', KEYS[1], 'epoch', 'v', 'seq', 'm')
 local epoch = h[1] or ''
@@ -96,7 +111,7 @@ local previous = h[4]
 local fields = {}
 if epoch == '' then
   epoch = ARGV[4]
-  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7])
   fields = {'epoch', epoch}
   v, seq, previous = 0, 0, false
 end
@@ -127,12 +142,12 @@ if upkeep then maintain(ARGV[5], ARGV[10], ARGV[11], ARGV[12]) end
 local head = 'c ' .. epoch .. ' ' .. firsts .. ' ' .. ARGV[9] .. ' ' .. string.format('%d', v)
   .. ' ' .. seqs .. ' ' .. ARGV[16]
 if ARGV[15] ~= '' then head = head .. ' ' .. ARGV[15] end
-redis.call('PUBLISH', ARGV[13], head .. '\n' .. ARGV[14])
+tell(KEYS[6], ARGV[13], ARGV[16], head .. '\n' .. ARGV[14])
 local moved = ''
 if ARGV[1] == 'n' and v ~= expected_v then moved = redis.call('HGET', KEYS[1], 'state') end
 if ARGV[9] == '1' then
-  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
-  redis.call('SET', KEYS[7], epoch, 'PX', ARGV[12])
+  redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7])
+  redis.call('SET', KEYS[8], epoch, 'PX', ARGV[12])
 end
 return {'OK', epoch, first, seq, v, moved}
 """
@@ -142,13 +157,15 @@ return {'OK', epoch, first, seq, v, moved}
 # as it is, decided on this node's mirror of the room, appended in one round trip if the
 # room is still at the epoch and state version `v` the mirror is at; else STALE and the
 # caller takes the full path. No state write, no `v` change, never a drop.
-# KEYS: state, log, dedupe, seats, where.
+# KEYS: state, log, dedupe, seats, where, nodes.
 # ARGV: 1 epoch, 2 v, 3 now, 4 dedupe key ('' = none), 5 its expiry, 6 the dedupe key as
 #   published ('' = not published), 7 history events, 8 oldest time kept, 9 ttl ms,
-#   10 channel, 11 message body, 12 the committing node as published, 13... events
+#   10 the room's channel prefix, 11 message body, 12 the committing node as published,
+#   13... events
 # Returns {'OK', first seq, top seq}, {'STALE'} or {'DUP'}.
 APPEND: Final = (
     _MAINTAIN
+    + _TELL
     + r"""
 local h = redis.call('HMGET', KEYS[1], 'epoch', 'v', 'seq', 'm')
 if h[1] ~= ARGV[1] or h[2] ~= ARGV[2] then return {'STALE'} end
@@ -173,7 +190,7 @@ else
 end
 local head = 'c ' .. ARGV[1] .. ' ' .. firsts .. ' 0 ' .. ARGV[2] .. ' ' .. seqs .. ' ' .. ARGV[12]
 if ARGV[6] ~= '' then head = head .. ' ' .. ARGV[6] end
-redis.call('PUBLISH', ARGV[10], head .. '\n' .. ARGV[11])
+tell(KEYS[6], ARGV[10], ARGV[12], head .. '\n' .. ARGV[11])
 return {'OK', first, seq}
 """
 )
@@ -194,9 +211,12 @@ RESTORED_V: Final = 1  # the state version a restored room starts at (see RESTOR
 
 # The room's keys were lost (or its history rolled back): start a new epoch from a node's
 # mirror of the state. The first node wins; a dropped epoch is never brought back.
-# KEYS: state, log, dedupe, gone. ARGV: expected epoch ('' = none), expected seq,
-#   previous epoch, new epoch, state, ttl ms, channel.
-RESTORE: Final = """
+# KEYS: state, log, dedupe, gone, nodes. ARGV: expected epoch ('' = none), expected seq,
+#   previous epoch, new epoch, state, ttl ms, the room's channel prefix, this node (which
+#   joins the serving nodes: their set may have gone with the rest).
+RESTORE: Final = (
+    _TELL
+    + """
 local epoch = redis.call('HGET', KEYS[1], 'epoch') or ''
 if epoch ~= ARGV[1] then return 'CONFLICT' end
 if epoch ~= '' and redis.call('HGET', KEYS[1], 'seq') ~= ARGV[2] then return 'CONFLICT' end
@@ -205,19 +225,25 @@ redis.call('DEL', KEYS[1], KEYS[2], KEYS[3])
 redis.call('HSET', KEYS[1], 'epoch', ARGV[4], 'seq', '0', 'v', '1', 'state', ARGV[5],
   'from', ARGV[3])
 redis.call('PEXPIRE', KEYS[1], ARGV[6])
-redis.call('PUBLISH', ARGV[7], 'r ' .. ARGV[4] .. ' ' .. ARGV[3])
+redis.call('SADD', KEYS[5], ARGV[8])
+redis.call('PEXPIRE', KEYS[5], ARGV[6])
+tell(KEYS[5], ARGV[7], '', 'r ' .. ARGV[4] .. ' ' .. ARGV[3])
 return 'OK'
 """
+)
 
-# End the meeting state now. KEYS: RoomKeys.all(). ARGV: ttl ms, channel.
-DROP: Final = """
+# End the meeting state now. KEYS: RoomKeys.all(). ARGV: ttl ms, the room's channel prefix.
+DROP: Final = (
+    _TELL
+    + """
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then return false end
-redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6])
-redis.call('SET', KEYS[7], epoch, 'PX', ARGV[1])
-redis.call('PUBLISH', ARGV[2], 'd ' .. epoch)
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[7])
+redis.call('SET', KEYS[8], epoch, 'PX', ARGV[1])
+tell(KEYS[6], ARGV[2], '', 'd ' .. epoch)
 return epoch
 """
+)
 
 # Store a seat, only while the room has meeting state. KEYS: state, seats.
 # ARGV: member, hash, ttl ms.
@@ -242,19 +268,22 @@ return false
 """
 
 # Route a signal to the node holding the member: 'local' (this node), 'node' (published to
-# its channel) or 'room' (holder unknown: published on the room's channel, for whoever
-# holds the member). KEYS: where. ARGV: member, this node, room channel, node channel
-# prefix, message.
-DIRECT: Final = """
+# its channel) or 'room' (holder unknown: published to every node serving the room, for
+# whichever holds the member). KEYS: where, nodes. ARGV: member, this node, the room's
+# channel prefix, node channel prefix, message.
+DIRECT: Final = (
+    _TELL
+    + """
 local node = redis.call('HGET', KEYS[1], ARGV[1])
 if not node then
-  redis.call('PUBLISH', ARGV[3], ARGV[5])
+  tell(KEYS[2], ARGV[3], '', ARGV[5])
   return 'room'
 end
 if node == ARGV[2] then return 'local' end
 redis.call('PUBLISH', ARGV[4] .. node, ARGV[5])
 return 'node'
 """
+)
 
 SOURCES: Final = {
     "commit": COMMIT,

@@ -1,9 +1,10 @@
 """The node's one pub/sub connection to Redis: subscriptions that survive reconnects.
 
 Rules:
-- One connection per node carries every channel it listens to (its own node channel and
-  the rooms it serves). A task owns the connection: it connects, subscribes to every wanted
-  channel at once, and then reads messages, handing each to `on_message` in arrival order.
+- One connection per node carries every channel it listens to (its own node channel and,
+  for each room it serves, the room's channel for this node). A task owns the connection:
+  it connects, subscribes to every wanted channel at once, and then reads messages,
+  handing each to `on_message` in arrival order.
 - `subscribe(channel)` returns only once Redis has confirmed the subscription, so a caller
   may read state afterwards knowing that no later publish can be missed. It fails fast with
   `BrokerDown` while the connection is down or the confirmation does not come in time.

@@ -31,7 +31,9 @@ Rules:
   wait, each member's chat would queue behind the round trip of every chat before it in
   the same room: under load, latency that grows with the room's rate.
 - The listener hears of the commit before `transact` returns, after any earlier commit that
-  pub/sub has not brought yet (the feed fetches those from the log).
+  pub/sub has not brought yet (the feed fetches those from the log). Pub/sub never brings a
+  node its own commits, so a transact that failed without an answer (Redis may have stored
+  it all the same) asks for a sync of the room.
 - A room whose keys vanished while this node serves it is restored first (the keeper), so
   a command can't start a fresh meeting over the members' heads.
 """
@@ -123,6 +125,11 @@ class Transactor:
                 return await self._transact(room, decide, dedupe, budget)
             finally:
                 turn.lock.release()
+        except BrokerDown:
+            feed = self._keeper.feeds.get(room)
+            if feed is not None:
+                self._keeper.want_sync(feed)
+            raise
         finally:
             turn.users -= 1
             if turn.users == 0:
@@ -182,7 +189,7 @@ class Transactor:
                     self._limits.history_events,
                     repr(now - self.history_seconds),
                     link.ttl_ms,
-                    keys.channel,
+                    keys.to,
                     w.commit_body(now, packed),
                     w.published_key(dedupe),
                     self._node,
@@ -232,7 +239,7 @@ class Transactor:
         packed = [w.pack_event(ev) for ev in events]
         result = await link.run(
             "append",
-            keys.all()[:5],
+            keys.all()[:6],
             [
                 epoch,
                 v,
@@ -243,7 +250,7 @@ class Transactor:
                 self._limits.history_events,
                 repr(now - self.history_seconds),
                 link.ttl_ms,
-                keys.channel,
+                keys.to,
                 w.commit_body(now, packed),
                 self._node,
                 *packed,

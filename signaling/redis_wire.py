@@ -9,6 +9,10 @@ Rules:
   for some kinds, a msgpack body after the newline. The header is written by the Lua
   scripts, which know the epoch and the sequence numbers; the body by Python.
 
+A room's messages go to each node serving it, on the channel `hearth:{<room>}:to:<node>`
+(the room's channel for that node): the scripts publish one copy to every node in the
+room's set `hearth:{<room>}:nodes`, and none of a commit to the node that made it (its
+transact delivers it; an echo through Redis would cost a write there and a read here).
 Kinds on a room's channel:
 `c <epoch> <first seq> <drop 0|1> <v> <top seq> <node> [<dedupe key>]` + [now, [event
 bytes...]] (a commit: `v` is the state version after it, `top` its last seq, `node` the
@@ -48,9 +52,10 @@ class RoomKeys:
     dedupe: str  # sorted set: dedupe key → expiry on the broker's clock
     seats: str  # hash: member → sha256 of the resume secret
     where: str  # hash: member → node id holding the connection
+    nodes: str  # set: the nodes serving the room, each sent the room's messages
     reap: str  # a short lock: one node reaps a dead node's members
     gone: str  # the last dropped epoch, so a lost drop message is never mistaken for loss
-    channel: str
+    to: str  # the room's channel for a node is this prefix and the node's id
 
     @classmethod
     def of(cls, room: RoomId) -> RoomKeys:
@@ -70,14 +75,25 @@ class RoomKeys:
             dedupe=f"{base}:dd",
             seats=f"{base}:seats",
             where=f"{base}:where",
+            nodes=f"{base}:nodes",
             reap=f"{base}:reap",
             gone=f"{base}:gone",
-            channel=base,
+            to=f"{base}:to:",
         )
 
     def all(self) -> list[str]:
-        """The keys a script that drops or creates the room touches, in a fixed order."""
-        return [self.state, self.log, self.dedupe, self.seats, self.where, self.reap, self.gone]
+        """The keys a script that drops or creates the room touches, in a fixed order (the
+        first six are those whose TTL the scripts' upkeep renews)."""
+        return [
+            self.state,
+            self.log,
+            self.dedupe,
+            self.seats,
+            self.where,
+            self.nodes,
+            self.reap,
+            self.gone,
+        ]
 
 
 KEYS_REMEMBERED: Final = 4096
@@ -85,8 +101,11 @@ _KEYS: dict[RoomId, RoomKeys] = {}
 
 
 def room_of_channel(channel: str) -> RoomId | None:
-    if channel.startswith("hearth:{") and channel.endswith("}"):
-        return RoomId(channel[len("hearth:{") : -1])
+    """The room of a room's channel for a node (`hearth:{<room>}:to:<node>`)."""
+    if channel.startswith("hearth:{"):
+        end = channel.find("}:to:", 8)
+        if end > 8:
+            return RoomId(channel[8:end])
     return None
 
 

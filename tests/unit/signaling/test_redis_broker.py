@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import redis
+import redis.asyncio as aioredis
 from structlog.testing import capture_logs
 
 from rooms import AnyEvent, MemberId, RoomId, RoomState, replay
@@ -255,6 +257,89 @@ async def test_a_commit_with_a_gap_before_it_is_delivered_after_the_gap(nodes: O
     assert own.seq == 5
     assert b.gapless(room) == [1, 2, 3, 4, 5]  # all there before transact returned
     assert b.heard.commits[-1] == own
+
+
+# --- who is sent what ---------------------------------------------------------------------------
+
+
+async def test_a_rooms_messages_go_to_the_nodes_serving_it_never_back_to_their_maker(
+    shared_redis: RedisServer, nodes: Opener
+) -> None:
+    a, b = await nodes(clock=time.time), await nodes(clock=time.time)
+    room = fresh_room()
+    keys = w.RoomKeys.of(room)
+    to_a, to_b = keys.to + a.broker.node_id, keys.to + b.broker.node_id
+    spy = aioredis.Redis(port=shared_redis.port)
+    pubsub = spy.pubsub()
+    try:
+        await pubsub.subscribe(to_a, to_b)
+        await both(a, b, room)
+        assert await spy.smembers(keys.nodes) == {n.broker.node_id.encode() for n in (a, b)}
+        await committed(a.broker, room, arrive(F))  # the full path
+        await committed(a.broker, room, chats(2))  # the fast path
+        await committed(b.broker, room, chats(1, start=7))
+        await a.broker.drop_room(room)
+        heard: list[tuple[bytes, bytes]] = []
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            msg = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
+            if msg is not None:
+                heard.append((msg["channel"], msg["data"][:1]))
+        assert heard[:3] == [(to_b.encode(), b"c"), (to_b.encode(), b"c"), (to_a.encode(), b"c")]
+        assert sorted(heard[3:]) == sorted([(to_a.encode(), b"d"), (to_b.encode(), b"d")])
+        await b.broker.unsubscribe(room)
+
+        async def left() -> bool:
+            return await spy.smembers(keys.nodes) == {a.broker.node_id.encode()}
+
+        await eventually(left)
+    finally:
+        await pubsub.aclose()
+        await spy.aclose()
+
+
+async def test_a_node_missing_from_the_serving_nodes_is_put_back_and_misses_nothing(
+    shared_redis: RedisServer, nodes: Opener
+) -> None:
+    a, b = await nodes(), await nodes()
+    room = fresh_room()
+    await both(a, b, room)
+    await committed(a.broker, room, arrive(F))
+    await caught_up(room, a, b)
+    spy = aioredis.Redis(port=shared_redis.port)
+    try:
+        await spy.delete(w.RoomKeys.of(room).nodes)  # nobody is told of the room any more
+        for i in range(3):
+            await committed(b.broker, room, chats(1, start=i))
+        await consistent(room, a, b)  # a's re-check found it behind and rejoined
+        assert len(await spy.smembers(w.RoomKeys.of(room).nodes)) == 2
+    finally:
+        await spy.aclose()
+
+
+async def test_a_commit_whose_answer_was_lost_reaches_its_own_node(
+    nodes: Opener, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    slow = dataclasses.replace(FAST, recheck_seconds=60.0)  # no re-check will help
+    a = await nodes(clock=time.time, timing=slow)
+    room = fresh_room()
+    await a.broker.subscribe(room)
+    await committed(a.broker, room, arrive(F))
+    link = a.broker._link  # the one way to lose an answer after Redis acted on it
+    real = link.run
+
+    async def answer_lost(
+        name: str, keys: list[str], args: list[str | bytes | int | float]
+    ) -> object:
+        await real(name, keys, args)
+        raise BrokerDown("answer lost")
+
+    monkeypatch.setattr(link, "run", answer_lost)
+    with pytest.raises(BrokerDown):
+        await a.broker.transact(room, chats(1))
+    monkeypatch.undo()
+    await a.heard.until(lambda: a.top(room) == 2, 2.0)  # no echo comes: a sync brought it
+    assert a.gapless(room) == [1, 2]
 
 
 # --- lost messages -----------------------------------------------------------------------------
@@ -673,9 +758,10 @@ async def test_lazy_upkeep_keeps_every_bound_and_ttl(shared_redis: RedisServer) 
         for i in range(150):
             await committed(broker, room, chats(1, start=i), dedupe=f"f1:chat:{i}")
         assert broker.stats.appends == 150
-        state, log_key, dedupe = (f"hearth:{{{room}}}{s}" for s in ("", ":log", ":dd"))
+        keys = w.RoomKeys.of(room)
+        state, log_key, dedupe = keys.state, keys.log, keys.dedupe
         assert direct.xlen(log_key) <= 10 + MAINTAIN_EVERY  # trimmed now and then
-        assert all(direct.pttl(k) > 0 for k in (state, log_key, dedupe))
+        assert all(direct.pttl(k) > 0 for k in (state, log_key, dedupe, keys.nodes))
         assert direct.zscore(dedupe, "") == float("inf")  # the set never empties
         kept = await broker.history(room, first.epoch, 141)
         assert [sq.seq for sq in kept or []] == list(range(142, 152))
