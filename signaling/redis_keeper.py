@@ -22,9 +22,10 @@ the room's hash and the log after the delivered seq in one MULTI, and then:
 After a restore, every node writes back the seats and connection places it knows, so its
 members can resume on any node.
 
-Every re-check and every sync also puts this node (back) in the room's set of serving
-nodes, before it reads: the set may have gone with the rest of the room's keys, and until
-it is back nobody publishes to this node.
+Every sync also puts this node (back) in the room's set of serving nodes before it reads,
+and so does every write-back after a restore: the set may have gone with the rest of the
+room's keys (or been cut by hand), and until the node is back nobody publishes to it. A
+node left out of a room that is written shows at the next re-check as behind, and syncs.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ log = structlog.get_logger("hearth.redis")
 
 FILL_BATCH = 500  # log entries read per round when filling a gap
 SYNC_ROUNDS = 20  # steps of one sync; what is left waits for the next re-check
-JOIN_REPLIES = 2  # of `_join`, ahead of each room's read in a pipeline
+JOIN_REPLIES = 2  # of `_join`, ahead of a sync's read in its MULTI
 GAP_WAIT = 0.05  # seconds pub/sub gets to fill a gap in front of our own commit
 LATE_WAIT = 0.1  # seconds pub/sub gets to bring what a re-check found missing
 
@@ -97,10 +98,8 @@ class Keeper:
             with self._link.guard():
                 async with self._link.client.pipeline(transaction=False) as pipe:
                     for feed in feeds:
-                        keys = w.RoomKeys.of(feed.room)
-                        self._join(pipe, keys)
-                        pipe.hmget(keys.state, ["epoch", "seq", "v"])
-                    tops = (await pipe.execute())[JOIN_REPLIES :: JOIN_REPLIES + 1]
+                        pipe.hmget(w.RoomKeys.of(feed.room).state, ["epoch", "seq", "v"])
+                    tops = await pipe.execute()
         except BrokerDown:
             return  # the next beat or reconnect tries again
         late: list[tuple[Feed, str, int]] = []
@@ -244,6 +243,7 @@ class Keeper:
         ttl = self._link.ttl_ms
         with contextlib.suppress(BrokerDown), self._link.guard():
             async with self._link.client.pipeline(transaction=False) as pipe:
+                self._join(pipe, keys)
                 if feed.seats:
                     pipe.hset(keys.seats, mapping={str(m): h for m, h in feed.seats.items()})
                     pipe.pexpire(keys.seats, ttl)
