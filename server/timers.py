@@ -174,6 +174,8 @@ class Timers:
         do it); how many."""
         count = 0
         try:
+            if not await self._node.broker.may_reap():
+                return 0
             rooms = await self._node.broker.live_rooms()
         except Exception:  # an outage: the next round tries again
             log.warning("reap failed", reason="rooms")

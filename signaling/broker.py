@@ -133,6 +133,11 @@ class Broker(Protocol):
         room (rooms with none are left out); at most one node gets them for each death."""
         ...
 
+    async def may_reap(self) -> bool:
+        """Whether a round of `reap` over every live room may find anyone (a cheap look, so
+        that a round nobody needs costs nothing); True when unsure."""
+        ...
+
     async def read(self, room: RoomId) -> RoomView: ...
 
     async def live_rooms(self) -> list[RoomId]:

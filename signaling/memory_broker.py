@@ -96,6 +96,9 @@ class MemoryBroker:
     async def reap(self, rooms: Sequence[RoomId]) -> dict[RoomId, list[MemberId]]:
         return {}  # one process: a connection that drops tells us itself
 
+    async def may_reap(self) -> bool:
+        return False
+
     async def read(self, room: RoomId) -> RoomView:
         r = self._rooms.get(room)
         if r is None:

@@ -318,6 +318,9 @@ class RedisBroker:
     async def reap(self, rooms: Sequence[RoomId]) -> dict[RoomId, list[MemberId]]:
         return await self._presence.reap(rooms)
 
+    async def may_reap(self) -> bool:
+        return await self._presence.may_reap()
+
     async def direct(self, room: RoomId, to: MemberId, payload: bytes) -> None:
         keys = w.RoomKeys.of(room)
         message = w.frame("s", [room, to, payload])

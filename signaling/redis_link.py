@@ -52,6 +52,7 @@ class RedisTiming:
     node_ttl_seconds: float = 10.0  # a node whose key is older than this is dead
     recheck_seconds: float = 5.0  # re-read every served room's top (a lost last message)
     reap_lock_seconds: float = 2.0  # one node reaps a dead node's members per round
+    reap_scan_every: int = 10  # reaping rounds: every this many, scan rooms though none died
     room_ttl_seconds: float = 24 * 3600.0  # safety expiry of every room key, renewed on write
     pool_size: int = 64  # connections for commands; callers wait (bounded) past it
 

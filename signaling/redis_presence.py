@@ -14,6 +14,13 @@ The same loop asks the keeper to re-check every served room now and then.
 After an outage of its own, a node reaps nobody until it has been healthy for a whole node
 TTL: other nodes' keys may have expired while Redis was away, and they need a beat to
 renew them.
+
+A reaping round reads the `where` of every live room, so it runs only when it may find
+someone (`may_reap`): each beat also puts the node in the set `hearth:nodes`, and a round
+goes ahead when a node in that set has no key, or every `reap_scan_every` rounds anyway
+(for a node that never joined the set, or whose entry was lost). A dead node stays in the
+set while a live room's `where` still names it, and leaves it after a round that found
+none.
 """
 
 from __future__ import annotations
@@ -51,6 +58,8 @@ class Presence:
         self.channel = w.node_key(node_id)  # channels and keys are apart in Redis
         self.healthy_since: float | None = None  # monotonic; None after a failed beat
         self._alive: dict[str, float] = {}  # other nodes seen alive: node -> monotonic time
+        self._rounds = 0  # reaping rounds asked about (`may_reap`)
+        self._suspects: set[str] = set()  # dead nodes of `hearth:nodes` in the last ask
 
     async def run(self) -> None:
         t = self._link.timing
@@ -78,6 +87,7 @@ class Presence:
                 pipe.time()
                 if self._faults.heartbeat:
                     pipe.set(self.key, "1", px=int(link.timing.node_ttl_seconds * 1000))
+                    pipe.sadd(w.NODES_KEY, self._node_id)
                 pipe.publish(self.channel, w.frame("h"))
                 out = await pipe.execute()
             after = time.time()
@@ -114,20 +124,51 @@ class Presence:
                 dead.add(node)
         return dead
 
-    async def reap(self, rooms: Sequence[RoomId]) -> dict[RoomId, list[MemberId]]:
-        link = self._link
+    def _may_judge(self) -> bool:
+        """Healthy for a whole node TTL: other nodes' keys can be believed."""
         healthy = self.healthy_since
-        if healthy is None or time.monotonic() - healthy < link.timing.node_ttl_seconds:
+        return (
+            healthy is not None and time.monotonic() - healthy >= self._link.timing.node_ttl_seconds
+        )
+
+    async def may_reap(self) -> bool:
+        """Whether the next round (`reap` of every live room) may find anyone."""
+        if not self._may_judge():
+            return False
+        self._rounds += 1
+        if self._rounds % self._link.timing.reap_scan_every == 0:
+            return True
+        link = self._link
+        with link.guard():
+            raw = await link.client.smembers(w.NODES_KEY)
+            nodes = sorted(
+                {n.decode() if isinstance(n, bytes) else n for n in raw} - {self._node_id}
+            )
+            self._suspects = await self._dead(nodes)
+        return bool(self._suspects)
+
+    async def reap(self, rooms: Sequence[RoomId]) -> dict[RoomId, list[MemberId]]:
+        """`rooms` are every live room when asked after `may_reap`: dead nodes it found that
+        none of them names leave `hearth:nodes`."""
+        link = self._link
+        suspects, self._suspects = self._suspects, set()
+        if not self._may_judge():
             return {}
         found: dict[RoomId, list[MemberId]] = {}
+        named: set[str] = set()
         with link.guard():
-            # One round trip per chunk of rooms, not one per room: every node asks this of
-            # every live room every few seconds, meetings or not.
+            # One round trip per chunk of rooms, not one per room: a round asks this of
+            # every live room, meetings or not.
             for at in range(0, len(rooms), REAP_CHUNK):
-                found.update(await self._reap_chunk(rooms[at : at + REAP_CHUNK]))
+                found.update(await self._reap_chunk(rooms[at : at + REAP_CHUNK], named))
+            if forgotten := suspects - named:
+                await link.client.srem(w.NODES_KEY, *sorted(forgotten))
         return found
 
-    async def _reap_chunk(self, rooms: Sequence[RoomId]) -> dict[RoomId, list[MemberId]]:
+    async def _reap_chunk(
+        self, rooms: Sequence[RoomId], named: set[str]
+    ) -> dict[RoomId, list[MemberId]]:
+        """Orphans in `rooms` this node won; adds to `named` every node their `where` names."""
         client = self._link.client
         async with client.pipeline(transaction=False) as pipe:
             for room in rooms:
@@ -137,7 +178,9 @@ class Presence:
             room: {MemberId(m.decode()): n.decode() for m, n in raw.items()}
             for room, raw in zip(rooms, wheres, strict=True)
         }
-        others = sorted({n for where in placed.values() for n in where.values()} - {self._node_id})
+        here = {n for where in placed.values() for n in where.values()}
+        named |= here
+        others = sorted(here - {self._node_id})
         if not others:
             return {}
         dead = await self._dead(others)

@@ -40,6 +40,7 @@ from signaling.redis_feed import Batch
 from signaling.state_codec import decode
 
 ROOMS_KEY: Final = "hearth:rooms"  # the set of rooms with meeting state (for live_rooms)
+NODES_KEY: Final = "hearth:nodes"  # the set of nodes that have beaten (for reaping)
 NODE_PREFIX: Final = "hearth:node:"
 
 

@@ -311,7 +311,10 @@ async def test_a_node_missing_from_the_serving_nodes_is_put_back_and_misses_noth
         await spy.delete(w.RoomKeys.of(room).nodes)  # nobody is told of the room any more
         for i in range(3):
             await committed(b.broker, room, chats(1, start=i))
-        await consistent(room, a, b)  # a's re-check found it behind and rejoined
+        await consistent(room, a, b)  # a's re-check found it behind: it synced and rejoined
+        assert await spy.smembers(w.RoomKeys.of(room).nodes) == {a.broker.node_id.encode()}
+        await committed(a.broker, room, chats(1, start=9))
+        await consistent(room, a, b)  # and so did b
         assert len(await spy.smembers(w.RoomKeys.of(room).nodes)) == 2
     finally:
         await spy.aclose()
@@ -620,6 +623,44 @@ async def test_reaping_asks_about_many_rooms_at_once(nodes: Opener) -> None:
     # Only the room with a member on the dead node answers; one with nobody there and one
     # with no meeting at all are left out.
     await eventually(lambda: _reaped(a.broker, mixed, [own, gone]), 5.0)
+
+
+async def test_a_reaping_round_runs_only_when_a_node_may_have_died(
+    own_redis: RedisServer, nodes: Opener
+) -> None:
+    timing = dataclasses.replace(FAST, reap_scan_every=1000)
+    a, b = await nodes(own_redis.url, timing=timing), await nodes(own_redis.url, timing=timing)
+    room = fresh_room()
+    await both(a, b, room)
+    await committed(a.broker, room, arrive(F))
+    await committed(b.broker, room, arrive(M))
+    await b.broker.claim(room, M)
+    assert not await a.broker.may_reap()  # not healthy for a node's TTL yet: can't judge
+    await asyncio.sleep(FAST.node_ttl_seconds + 0.3)
+    assert not await a.broker.may_reap()  # every node that ever beat is alive
+    b.broker.faults.heartbeat = False
+    await eventually(a.broker.may_reap, 5.0)
+    assert await a.broker.reap(await a.broker.live_rooms()) == {room: [M]}
+    assert await a.broker.may_reap()  # the room's `where` still names b
+    assert await a.broker.reap(await a.broker.live_rooms()) == {}  # reaped by then
+    await a.broker.drop_room(room)  # the meeting ends: nothing names b any more
+    assert await a.broker.may_reap()
+    assert await a.broker.reap(await a.broker.live_rooms()) == {}
+    assert not await a.broker.may_reap()  # b is forgotten
+    spy = aioredis.Redis(port=own_redis.port)
+    try:
+        assert await spy.smembers(w.NODES_KEY) == {a.broker.node_id.encode()}
+    finally:
+        await spy.aclose()
+
+
+async def test_every_few_rounds_reaping_trusts_no_list_of_nodes(
+    own_redis: RedisServer, nodes: Opener
+) -> None:
+    a = await nodes(own_redis.url, timing=dataclasses.replace(FAST, reap_scan_every=3))
+    await asyncio.sleep(FAST.node_ttl_seconds + 0.3)
+    # A node of an older version never joins the list; its death shows only in a scan.
+    assert [await a.broker.may_reap() for _ in range(6)] == [False, False, True] * 2
 
 
 async def _reaped(broker: RedisBroker, room: RoomId, also: list[RoomId] | None = None) -> bool:
