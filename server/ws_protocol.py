@@ -32,6 +32,7 @@ one consumer that uses them.
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
 from starlette.types import ASGIApp
@@ -206,8 +207,10 @@ class HearthWebSocketProtocol(WebSocketsSansIOProtocol):
         self.writable.set()
         self._framing: bool | None = None  # None: not yet open; False: websockets parses
         self._partial = b""  # the start of a frame whose end has not arrived
+        self._heard_at = self.loop.time()  # when the peer last sent anything
 
     def data_received(self, data: bytes) -> None:
+        self._heard_at = self.loop.time()
         if self._framing is None and self._may_frame():
             self._framing = True
         if self._framing:
@@ -266,6 +269,41 @@ class HearthWebSocketProtocol(WebSocketsSansIOProtocol):
                     return
             pos = end
         self._partial = data[pos:] if pos < size else b""
+
+    # Keepalive. uvicorn pings every connection `ping_interval` after its last pong, each on
+    # its own timer: with thousands of quiet connections that is hundreds of wake-ups a
+    # second, each for one ping, and as many more for the pongs. Here the pings fall on a
+    # grid (a tenth of the interval, at most a second), so one wake-up sends all that are
+    # due and their pongs come back together; and a peer that talks is not pinged at all.
+
+    def schedule_ping(self) -> None:
+        assert self.ping_interval is not None
+        self._ping_at(self.loop.time() + max(0.0, self.ping_interval - self.last_ping_rtt))
+
+    def _ping_at(self, when: float) -> None:
+        assert self.ping_interval is not None
+        grid = min(1.0, self.ping_interval / 10)
+        self.ping_timer = self.loop.call_at(math.ceil(when / grid) * grid, self.send_keepalive_ping)
+
+    def handle_pong(self, event: Any) -> None:
+        super().handle_pong(event)
+        # The pong answered our ping, which `schedule_ping` has followed up: it is not the
+        # peer talking, and must not put the next ping off by another grid step.
+        self._heard_at = min(self._heard_at, self.ping_sent_at)
+
+    def send_keepalive_ping(self) -> None:
+        """Ping only a peer that has been silent for a whole interval: one that talks is
+        alive (the web client sends its own `ping` every 15 s and judges the way back by
+        the `pong`), so a node whose clients are browsers sends no WebSocket pings at all.
+        A dead peer is still found within `ping_interval + ping_timeout` (and one step of
+        the grid) of its last word."""
+        interval = self.ping_interval
+        if interval is not None and not self.transport.is_closing():
+            quiet_from = self._heard_at + interval
+            if self.loop.time() < quiet_from:
+                self._ping_at(quiet_from)
+                return
+        super().send_keepalive_ping()
 
     @property
     def close_sent(self) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import time
 from collections.abc import AsyncIterator, Mapping
@@ -235,6 +236,64 @@ async def test_a_socket_that_said_hello_in_time_stays(node_factory: NodeFactory)
         await raw.ping()
     finally:
         await raw.close()
+
+
+# --- keepalive --------------------------------------------------------------------------------
+
+KEEPALIVE = {"HEARTH_PING_INTERVAL_SECONDS": "0.5", "HEARTH_PING_TIMEOUT_SECONDS": "0.5"}
+
+
+class Pings(logging.Handler):
+    """Counts the WebSocket pings a client received (websockets logs each frame at DEBUG)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.count = 0
+        self.logger = logging.getLogger(f"tests.pings.{id(self)}")
+        self.logger.setLevel(logging.DEBUG)
+        self.logger.propagate = False
+        self.logger.addHandler(self)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage().startswith("< PING"):
+            self.count += 1
+
+
+async def test_a_peer_that_talks_is_never_pinged_and_a_silent_one_is(
+    node_factory: NodeFactory,
+) -> None:
+    node = start(node_factory, KEEPALIVE)
+    room = await create_room(node)
+    pings = Pings()
+    raw = await Raw.connect(node.ws_url, logger=pings.logger, ping_interval=None)
+    try:
+        await raw.hello(room["id"], room["facilitator"], "Fay")
+        for _ in range(15):  # 3 s of talk, a word every 0.2 s: six intervals
+            await raw.ping()
+            await asyncio.sleep(0.2)
+        assert pings.count == 0
+        await asyncio.sleep(1.5)  # silent: pinged (and answered by the client library)
+        assert pings.count >= 1
+        await raw.ping()  # still open
+    finally:
+        await raw.close()
+
+
+async def test_a_peer_that_leaves_a_ping_unanswered_is_closed(node_factory: NodeFactory) -> None:
+    node = start(node_factory, KEEPALIVE)
+    room = await create_room(node)
+    watcher = await Client.join(node.ws_url, room["id"], room["facilitator"], "Fa")
+    raw = await stalled(node.ws_url, node.port)
+    try:
+        await raw.hello(room["id"], room["facilitator"], "Sam")
+        for _ in range(4):  # the answers fill the client's queue: it stops reading
+            await raw.send({"t": "ping", "id": raw.next_id()})
+        started = time.monotonic()
+        await expect_event(watcher, "reconnecting", member=raw.me)
+        assert time.monotonic() - started < 5  # interval + timeout, with a wide margin
+    finally:
+        raw.ws.transport.abort()
+        await watcher.close()
 
 
 # --- a slow reader --------------------------------------------------------------------------
