@@ -18,8 +18,8 @@ the same suite tests this and `MemoryBroker`. The parts:
   `redis_wire`: key names and message formats; `state_codec`: the state as bytes.
 - Serving a room = listening on the room's channel for this node and being in the room's
   set of serving nodes, to which the scripts publish (never a commit to the node that made
-  it). A commit message this node already delivered, or is committing itself, is dropped on
-  its header, without reading its body.
+  it: its transact delivers it). A commit message this node already delivered is dropped
+  on its header, without reading its body.
 - Every Redis call is bounded by a short timeout, and every failure surfaces as
   `BrokerDown`: never a hang, never a redis exception.
 """
@@ -394,11 +394,13 @@ class RedisBroker:
             return
         try:
             head = w.commit_head(data)
-            if feed.ready and head.top is not None and head.epoch == feed.epoch:
-                if head.top <= feed.seq:
-                    return  # delivered already: the body needn't be read
-                if head.node == self.node_id and self._transactor.busy(feed.room):
-                    return  # our own, which its transact delivers (or, failing, a sync)
+            if (
+                feed.ready
+                and head.top is not None
+                and head.epoch == feed.epoch
+                and head.top <= feed.seq
+            ):
+                return  # delivered already: the body needn't be read
             now, events = w.commit_body_of(head, data)
         except Exception:  # another version's message, or damage: never fatal
             log.warning("unreadable message", reason="parse")
