@@ -14,7 +14,7 @@ Rules of this module:
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Final, Literal
 
 from prometheus_client import (
@@ -30,6 +30,8 @@ from prometheus_client.metrics_core import (
     HistogramMetricFamily,
     Metric,
 )
+
+from server.collector import GENERATIONS, PAUSE_BUCKETS, PAUSES, Pauses
 
 ResumeOutcome = Literal["replay", "snapshot", "expired"]
 RESUME_OUTCOMES: Final[tuple[ResumeOutcome, ...]] = ("replay", "snapshot", "expired")
@@ -60,8 +62,23 @@ FANOUT_BUCKETS: Final = (
 )
 
 
-# The `le` labels, as the library writes them ("0.0001" ... "1.0", "+Inf").
-BUCKET_LABELS: Final = (*(repr(float(b)) for b in FANOUT_BUCKETS), "+Inf")
+def bucket_labels(bounds: Sequence[float]) -> tuple[str, ...]:
+    """The `le` labels, as the library writes them ("0.0001" ... "1.0", "+Inf")."""
+    return (*(repr(float(b)) for b in bounds), "+Inf")
+
+
+def cumulative(labels: Sequence[str], counts: Sequence[int]) -> list[tuple[str, float]]:
+    """A histogram's buckets from per-bucket counts (the last for +Inf)."""
+    buckets: list[tuple[str, float]] = []
+    total = 0
+    for bound, n in zip(labels, list(counts), strict=True):
+        total += n
+        buckets.append((bound, total))
+    return buckets
+
+
+BUCKET_LABELS: Final = bucket_labels(FANOUT_BUCKETS)
+PAUSE_LABELS: Final = bucket_labels(PAUSE_BUCKETS)
 
 
 class FrameCounts:
@@ -100,16 +117,32 @@ class FrameCollector:
         yield CounterMetricFamily(
             "hearth_frames_out", "Frames queued to clients.", value=c.frames_out
         )
-        cumulative, buckets = 0, []
-        for bound, n in zip(BUCKET_LABELS, list(c.fanout_buckets), strict=True):
-            cumulative += n
-            buckets.append((bound, cumulative))
         yield HistogramMetricFamily(
             "hearth_fanout_seconds",
             "From an event's commit to its frames queued to every local recipient.",
-            buckets=buckets,
+            buckets=cumulative(BUCKET_LABELS, c.fanout_buckets),
             sum_value=c.fanout_sum,
         )
+
+
+class PauseCollector:
+    """Exports the garbage collector's pauses (server.collector), one histogram per
+    generation: how long the node stopped, and how often."""
+
+    def __init__(self, pauses: Pauses = PAUSES) -> None:
+        self._pauses = pauses
+
+    def collect(self) -> Iterator[Metric]:
+        family = HistogramMetricFamily(
+            "hearth_gc_pause_seconds",
+            "Time the garbage collector stopped the node, by generation (2: a full collection).",
+            labels=["generation"],
+        )
+        p = self._pauses
+        for generation in GENERATIONS:
+            buckets = cumulative(PAUSE_LABELS, p.buckets[generation])
+            family.add_metric([str(generation)], buckets, p.sums[generation])
+        yield family
 
 
 class BrokerCollector:
@@ -145,6 +178,7 @@ class Metrics:
         )
         self.frames = FrameCounts()
         self.registry.register(FrameCollector(self.frames))
+        self.registry.register(PauseCollector())
         self.errors = Counter(
             "hearth_errors",
             "Error frames sent, by wire code.",

@@ -218,6 +218,7 @@ async def test_health_readiness_and_metrics(anon: httpx.AsyncClient) -> None:
         "hearth_frames_out_total",
         "hearth_fanout_seconds_bucket",
         'hearth_resumes_total{outcome="replay"}',
+        'hearth_gc_pause_seconds_count{generation="2"}',
     ):
         assert name in metrics.text
 
