@@ -194,7 +194,7 @@ def _serve(settings: Settings, demo: bool) -> int:
     import uvicorn  # here, not at the top: `hearth room ...` need not load a server
 
     from server.ws import WebSocketEndpoint
-    from server.ws_protocol import protocol_class
+    from server.ws_protocol import HearthHttpProtocol, protocol_class
 
     configure_logging(settings.log_format)
     asyncio.run(_before_serving(settings, demo))
@@ -214,7 +214,7 @@ def _serve(settings: Settings, demo: bool) -> int:
         access_log=False,  # who came when is nobody's business; see server/logs.py
         log_config=None,  # logging is ours: configure_logging above
         loop="uvloop",
-        http="httptools",
+        http=HearthHttpProtocol,  # uvicorn's httptools protocol, without a cycle per upgrade
         lifespan="on",
         server_header=False,
         timeout_graceful_shutdown=5,

@@ -4,16 +4,16 @@ A full collection walks every object the process holds, and a node holds some si
 connection: 20-35 ms with 600 connections, 200 ms with 5,000, during which no frame moves.
 CPython starts one when ten young (generation 1) collections have run since the last and
 the old generation has grown by a quarter, so every wave of arrivals, and the teardown
-of every closed connection (its objects die as cycles), brought one on; under load that
-was every 15-20 s (docs/decisions/009 has the figures). Here:
+of closed connections (their objects died as cycles; server/ws_protocol.py now frees them
+without the collector), brought one on: under load every 15-20 s (docs/decisions/009 has
+the figures). Here:
 
 - everything made before the node took its first connection (modules, the app) is frozen:
   no collection walks it again;
 - a full collection waits for `FULL_AFTER_YOUNG` young collections instead of ten, so a node
   pauses for one about a tenth as often; the young collections, which find the short-lived
-  cycles, run as before. Cycles that outlived two young collections (closed connections,
-  mostly) are reclaimed that much later: memory, bounded by the same count of allocations,
-  for latency;
+  cycles, run as before. A cycle that outlived two young collections is reclaimed that
+  much later: memory, bounded by the same count of allocations, for latency;
 - every collection's pause is timed (`PAUSES`, exported by server.metrics as
   `hearth_gc_pause_seconds`, by generation), so a host sees what the collector costs.
 

@@ -33,10 +33,12 @@ from __future__ import annotations
 
 import asyncio
 import math
+import weakref
 from typing import Any
 
 from starlette.types import ASGIApp
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import apply_mask  # type: ignore[attr-defined]  # C speedup when built
 from websockets.protocol import State
@@ -125,12 +127,17 @@ class DirectOutlet:
     `backed_up` is set and cleared by the transport's flow control (`pause_writing` and
     `resume_writing`, with the high-water mark at the outbound limit), so a send doesn't ask
     the transport how much it holds.
+
+    It holds its protocol weakly, as the inlet does: the protocol holds both (and, through
+    the inlet's handler, the connection that holds them), and strong references back would
+    make every connection a cycle that only a full collection frees (docs/decisions/009).
+    While the connection is open its transport keeps the protocol alive.
     """
 
     __slots__ = ("_corked", "_protocol", "_transport", "backed_up", "closing")
 
     def __init__(self, protocol: HearthWebSocketProtocol) -> None:
-        self._protocol = protocol
+        self._protocol = weakref.ref(protocol)
         self._transport = protocol.transport
         self._corked: list[bytes] | None = None
         self.backed_up = False  # more than the outbound limit waits in the transport
@@ -159,7 +166,9 @@ class DirectOutlet:
         self._transport.write(corked[0] if len(corked) == 1 else b"".join(corked))
 
     def close(self, code: int, reason: str) -> None:
-        self._protocol.close_now(code, reason)
+        protocol = self._protocol()
+        if protocol is not None:
+            protocol.close_now(code, reason)
 
 
 class DirectInlet:
@@ -169,24 +178,24 @@ class DirectInlet:
     __slots__ = ("_protocol",)
 
     def __init__(self, protocol: HearthWebSocketProtocol) -> None:
-        self._protocol = protocol
+        self._protocol = weakref.ref(protocol)  # weakly: see DirectOutlet
 
     def attach(self, handler: MessageHandler) -> bool:
-        p = self._protocol
-        if not p.queue.empty() or p.close_sent:
+        p = self._protocol()
+        if p is None or not p.queue.empty() or p.close_sent:
             return False
         p.on_message = handler
         return True
 
     def pause(self) -> None:
-        p = self._protocol
-        if not p.read_paused and not p.transport.is_closing():
+        p = self._protocol()
+        if p is not None and not p.read_paused and not p.transport.is_closing():
             p.read_paused = True
             p.transport.pause_reading()
 
     def resume(self) -> None:
-        p = self._protocol
-        if p.read_paused and not p.transport.is_closing():
+        p = self._protocol()
+        if p is not None and p.read_paused and not p.transport.is_closing():
             p.read_paused = False
             p.transport.resume_reading()
 
@@ -402,6 +411,17 @@ class HearthWebSocketProtocol(WebSocketsSansIOProtocol):
             self.read_paused = False
             self.transport.resume_reading()
         self.close_timer = self.loop.call_later(self.close_timeout, self.transport.close)
+
+
+class HearthHttpProtocol(HttpToolsProtocol):
+    """uvicorn's HTTP protocol, letting go of its parser once it has handed the connection to
+    the WebSocket protocol. The parser holds the protocol's callbacks and the protocol holds
+    the parser: left as they are, every WebSocket connection leaves that cycle behind at its
+    upgrade, and only a full collection frees it (docs/decisions/009)."""
+
+    def handle_websocket_upgrade(self) -> None:
+        super().handle_websocket_upgrade()
+        self.parser = None  # type: ignore[assignment]  # never fed again: the transport moved on
 
 
 def protocol_class(

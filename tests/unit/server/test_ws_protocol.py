@@ -11,7 +11,10 @@ the same bytes written back (pongs, closes).
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
+import weakref
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,7 +27,13 @@ from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
 from websockets.uri import parse_uri
 
-from server.ws_protocol import INLET_EXTENSION, OUTLET_EXTENSION, protocol_class
+from server.ws_protocol import (
+    INLET_EXTENSION,
+    OUTLET_EXTENSION,
+    HearthHttpProtocol,
+    HearthWebSocketProtocol,
+    protocol_class,
+)
 from signaling.closes import Close
 from signaling.outlet import INBOUND_BACKLOG, OutFrame
 
@@ -53,6 +62,12 @@ class RecordingTransport(asyncio.Transport):
     def close(self) -> None:
         self.closing = True
 
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        self.protocol = protocol
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self.protocol
+
     def pause_reading(self) -> None:
         self.calls.append("pause")
 
@@ -69,11 +84,19 @@ async def idle_app(scope: Any, receive: Any, send: Any) -> None:
     await asyncio.Event().wait()  # never reads again
 
 
+async def app_until_disconnect(scope: Any, receive: Any, send: Any) -> None:
+    await receive()  # websocket.connect
+    await send({"type": "websocket.accept"})
+    for _ in range(100):  # bounded: the tests send a few messages, then disconnect
+        if (await receive())["type"] == "websocket.disconnect":
+            return
+
+
 async def open_protocol(
-    cls: type[WebSocketsSansIOProtocol],
+    cls: type[WebSocketsSansIOProtocol], app: Any = idle_app
 ) -> tuple[Any, RecordingTransport, ClientProtocol]:
     """A protocol past its handshake, its transport, and a client to frame messages."""
-    config = Config(app=idle_app, ws="websockets-sansio", lifespan="off", ws_max_size=LIMIT)
+    config = Config(app=app, ws="websockets-sansio", lifespan="off", ws_max_size=LIMIT)
     config.load()
     proto = cls(config, ServerState(), {})
     transport = RecordingTransport()
@@ -357,3 +380,77 @@ async def test_the_inlet_waits_for_queued_messages_to_be_taken_first(opened: Any
     inlet.resume()
     inlet.resume()
     assert transport.calls == ["pause", "resume"]
+
+
+# --- a closed connection is freed by reference counting, not left to the collector -------
+
+
+class Member:
+    """Holds what a seated connection holds (signaling.connection.Connection): the outlet,
+    the inlet, and its own bound method as the inlet's handler."""
+
+    def __init__(self, extensions: dict[str, Any]) -> None:
+        self.outlet = extensions[OUTLET_EXTENSION]
+        self.inlet = extensions[INLET_EXTENSION]
+        assert self.inlet.attach(self.push)
+
+    def push(self, message: bytes | str) -> None:
+        pass
+
+
+@pytest.fixture
+def no_collector() -> Iterator[None]:
+    """Only reference counting frees anything while the test runs."""
+    was_enabled = gc.isenabled()
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+async def settle(tasks: set[asyncio.Task[None]]) -> None:
+    """Wait until `tasks` are done and their done-callbacks have run."""
+    for _ in range(10):  # bounded: they end within a few loop turns
+        if all(t.done() for t in tasks):
+            break
+        await asyncio.sleep(0)
+    await asyncio.sleep(0)  # the done-callbacks, scheduled when each task ended
+
+
+async def test_a_closed_connection_leaves_no_cycle(no_collector: None) -> None:
+    proto, transport, client = await open_protocol(protocol_class(256 * 1024), app_until_disconnect)
+    member = Member(proto.scope["extensions"])
+    proto.data_received(frame(client, b"hello"))
+    member.outlet.send(OutFrame(b"\x82\x01!"))
+    tasks = set(proto.tasks)
+    proto.connection_lost(None)  # the app hears the disconnect and returns
+    await settle(tasks)
+    assert all(t.done() and not t.cancelled() for t in tasks)
+    close_protocol(proto)
+    gone = weakref.ref(proto)
+    del proto, member, tasks, transport, client
+    assert gone() is None
+
+
+async def test_the_upgrade_leaves_no_http_protocol_behind(no_collector: None) -> None:
+    config = Config(
+        app=idle_app, ws=protocol_class(256 * 1024), http=HearthHttpProtocol, lifespan="off"
+    )
+    config.load()
+    http = HearthHttpProtocol(config, ServerState(), {})
+    transport = RecordingTransport()
+    http.connection_made(transport)
+    client = ClientProtocol(parse_uri("ws://127.0.0.1:8000/ws"), max_size=None)
+    client.send_request(client.connect())
+    http.data_received(b"".join(client.data_to_send()))
+    ws = transport.get_protocol()
+    assert isinstance(ws, HearthWebSocketProtocol)  # the connection moved on
+    gone = weakref.ref(http)
+    del http
+    assert gone() is None
+    await settle(set(ws.tasks))
+    assert ws.handshake_complete
+    close_protocol(ws)
