@@ -8,7 +8,7 @@ shares, and keep latencies in a histogram of 10 us buckets.
 
 Modes:
   fanout    one run at --rate; prints deliveries/s, latency p50/p99/max, server CPU seconds
-            per 1,000 deliveries, losses
+            per 1,000 deliveries, losses, and the nodes' garbage collections meanwhile
   saturate  steps of increasing --sat-rates until p99 > --sat-p99-ms or any loss
   idle      --idle-conns connections that only join; prints server RSS per connection
 
@@ -70,6 +70,27 @@ class Nodes:
                 p.wait(10)
             except subprocess.TimeoutExpired:
                 p.kill()
+
+
+def collector_pauses(nodes: Nodes) -> dict[str, float]:
+    """The nodes' garbage-collector pauses so far (`hearth_gc_pause_seconds`), summed over
+    nodes: count and seconds of young (generations 0 and 1) and full collections."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total = {"young": 0.0, "young_s": 0.0, "full": 0.0, "full_s": 0.0}
+    for i in range(len(nodes.ports)):
+        with urllib.request.urlopen(nodes.url(i) + "/metrics", timeout=5) as r:
+            text = r.read().decode()
+        for family in text_string_to_metric_families(text):
+            if family.name != "hearth_gc_pause_seconds":
+                continue
+            for sample in family.samples:
+                kind = "full" if sample.labels.get("generation") == "2" else "young"
+                if sample.name.endswith("_count"):
+                    total[kind] += sample.value
+                elif sample.name.endswith("_sum"):
+                    total[kind + "_s"] += sample.value
+    return total
 
 
 def free_port() -> int:
@@ -407,10 +428,12 @@ def fanout(
             c.send(("go", (t0, a.warmup, duration, a.drain)))
         time.sleep(max(0.0, t0 + a.warmup - time.monotonic()))
         cpu0, busy0 = cpu_seconds(nodes.pids), busy_ticks()
+        gc0 = collector_pauses(nodes)
         rcpu0 = cpu_seconds(redis_pids)
         rcmd0 = redis.commands() if redis is not None else 0
         time.sleep(max(0.0, t0 + a.warmup + duration - time.monotonic()))
         busy1 = busy_ticks()
+        gc1 = collector_pauses(nodes)
         time.sleep(a.drain)
         cpu1 = cpu_seconds(nodes.pids)
         rcpu1 = cpu_seconds(redis_pids)
@@ -444,6 +467,11 @@ def fanout(
         "server_cpu_pct": round(cpu / (duration + a.drain) * 100, 1),
         "machine_busy_pct": round((busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]) * 100, 1),
         "send_lag_max_ms": round(max(r["lag_max_ms"] for r in results), 2),
+        # The nodes' garbage collections while measuring (server/collector.py).
+        "gc_full": int(gc1["full"] - gc0["full"]),
+        "gc_full_ms": round((gc1["full_s"] - gc0["full_s"]) * 1000, 1),
+        "gc_young": int(gc1["young"] - gc0["young"]),
+        "gc_young_ms": round((gc1["young_s"] - gc0["young_s"]) * 1000, 1),
         "redis_cpu_s_per_1k": (
             round((rcpu1 - rcpu0) / (received / 1000), 4) if redis_pids and received else None
         ),
@@ -571,6 +599,10 @@ def report(out: dict[str, Any]) -> None:
         print(
             f"  server CPU {f['server_cpu_s_per_1k']} s per 1,000 deliveries "
             f"({f['server_cpu_pct']}% of a core; machine {f['machine_busy_pct']}% busy)"
+        )
+        print(
+            f"  collector: {f['gc_full']} full collections ({f['gc_full_ms']} ms), "
+            f"{f['gc_young']} young ({f['gc_young_ms']} ms) while measuring"
         )
         if f.get("redis_commands_per_delivery") is not None:
             print(
