@@ -92,6 +92,14 @@ async def app_until_disconnect(scope: Any, receive: Any, send: Any) -> None:
             return
 
 
+def send_handshake(proto: asyncio.Protocol) -> ClientProtocol:
+    """A client that has sent `proto` its opening handshake, to frame messages with."""
+    client = ClientProtocol(parse_uri("ws://127.0.0.1:8000/ws"), max_size=None)
+    client.send_request(client.connect())
+    proto.data_received(b"".join(client.data_to_send()))
+    return client
+
+
 async def open_protocol(
     cls: type[WebSocketsSansIOProtocol], app: Any = idle_app
 ) -> tuple[Any, RecordingTransport, ClientProtocol]:
@@ -101,9 +109,7 @@ async def open_protocol(
     proto = cls(config, ServerState(), {})
     transport = RecordingTransport()
     proto.connection_made(transport)
-    client = ClientProtocol(parse_uri("ws://127.0.0.1:8000/ws"), max_size=None)
-    client.send_request(client.connect())
-    proto.data_received(b"".join(client.data_to_send()))
+    client = send_handshake(proto)
     for _ in range(10):  # bounded: the app task accepts within a few loop turns
         await asyncio.sleep(0)
         if proto.handshake_complete:
@@ -443,9 +449,7 @@ async def test_the_upgrade_leaves_no_http_protocol_behind(no_collector: None) ->
     http = HearthHttpProtocol(config, ServerState(), {})
     transport = RecordingTransport()
     http.connection_made(transport)
-    client = ClientProtocol(parse_uri("ws://127.0.0.1:8000/ws"), max_size=None)
-    client.send_request(client.connect())
-    http.data_received(b"".join(client.data_to_send()))
+    send_handshake(http)
     ws = transport.get_protocol()
     assert isinstance(ws, HearthWebSocketProtocol)  # the connection moved on
     gone = weakref.ref(http)
