@@ -26,7 +26,9 @@ served straight by the WebSocket endpoint instead of through Starlette's middlew
 whose frames would stay alive for the whole connection; the handshake's request and response
 headers are dropped once accepted; and uvicorn's asyncio.Queue and asyncio.Event (three and
 one deques, ~3 KiB together) are replaced by lean equivalents with the same behaviour for the
-one consumer that uses them.
+one consumer that uses them. And a closed connection is freed by reference counting: nothing
+of Hearth's holds its protocol strongly from below, and `HearthHttpProtocol`, uvicorn's HTTP
+protocol that upgrades it, lets go of its parser then (docs/decisions/009).
 """
 
 from __future__ import annotations
