@@ -199,7 +199,7 @@ class RedisBroker:
         link = self._link
         with link.guard():
             members = await link.client.smembers(w.ROOMS_KEY)
-            rooms = sorted(RoomId(m.decode() if isinstance(m, bytes) else m) for m in members)
+            rooms = sorted(RoomId(w.text(m)) for m in members)
             async with link.client.pipeline(transaction=False) as pipe:
                 for room in rooms:
                     pipe.exists(w.RoomKeys.of(room).state)

@@ -141,9 +141,7 @@ class Presence:
         link = self._link
         with link.guard():
             raw = await link.client.smembers(w.NODES_KEY)
-            nodes = sorted(
-                {n.decode() if isinstance(n, bytes) else n for n in raw} - {self._node_id}
-            )
+            nodes = sorted({w.text(n) for n in raw} - {self._node_id})
             self._suspects = await self._dead(nodes)
         return bool(self._suspects)
 

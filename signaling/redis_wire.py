@@ -134,14 +134,14 @@ class Stored:
     def of(cls, raw: Mapping[bytes | str, bytes | str]) -> Stored:
         if not raw:
             return cls.EMPTY
-        fields = {_text(k): v for k, v in raw.items()}
+        fields = {text(k): v for k, v in raw.items()}
         state = fields.get("state")
         return cls(
-            epoch=_text(fields.get("epoch", b"")),
+            epoch=text(fields.get("epoch", b"")),
             seq=int(fields.get("seq", b"0")),
             v=int(fields.get("v", b"0")),
             state=state.encode() if isinstance(state, str) else state,
-            previous=_text(fields.get("from", b"")),
+            previous=text(fields.get("from", b"")),
         )
 
     def room_state(self) -> RoomState:
@@ -179,7 +179,8 @@ def batches_of(epoch: str, entries: list[LogEntry], top: int) -> list[Batch]:
     return out
 
 
-def _text(value: bytes | str) -> str:
+def text(value: bytes | str) -> str:
+    """A reply's bytes as text (a client made with decode_responses gives str already)."""
     return value.decode() if isinstance(value, bytes) else value
 
 
