@@ -17,19 +17,15 @@ from server.metrics import Metrics, PauseCollector
 
 
 @pytest.fixture
-def pauses() -> Iterator[Pauses]:
+def pauses(no_collector: None) -> Iterator[Pauses]:
     """A Pauses of its own, timing this process's real collections while the test runs
     (only the test's own: automatic collections are off meanwhile)."""
     p = Pauses()
-    was_enabled = gc.isenabled()
-    gc.disable()
     gc.callbacks.append(p.callback)
     try:
         yield p
     finally:
         gc.callbacks.remove(p.callback)
-        if was_enabled:
-            gc.enable()
 
 
 def test_every_collection_is_timed_under_its_generation(pauses: Pauses) -> None:

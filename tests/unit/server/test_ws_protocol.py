@@ -11,10 +11,8 @@ the same bytes written back (pongs, closes).
 from __future__ import annotations
 
 import asyncio
-import gc
 import itertools
 import weakref
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -402,19 +400,6 @@ class Member:
 
     def push(self, message: bytes | str) -> None:
         pass
-
-
-@pytest.fixture
-def no_collector() -> Iterator[None]:
-    """Only reference counting frees anything while the test runs."""
-    was_enabled = gc.isenabled()
-    gc.collect()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 async def settle(tasks: set[asyncio.Task[None]]) -> None:
