@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from signaling.guards import AddressGuard
 from signaling.limits import Limits
 
@@ -113,3 +116,27 @@ def test_the_defaults_come_from_limits() -> None:
     assert not g.connect("a")
     assert all(g.hello("a", T0) for _ in range(Limits().hello_per_minute))
     assert not g.hello("a", T0)
+
+
+@given(
+    limit=st.integers(min_value=1, max_value=5),
+    steps=st.lists(
+        st.tuples(st.sampled_from(["a", "b"]), st.floats(min_value=0.0, max_value=45.0)),
+        max_size=60,
+    ),
+)
+def test_hellos_follow_an_exact_sliding_minute(limit: int, steps: list[tuple[str, float]]) -> None:
+    """Against the plainest model: a hello is let in when fewer than `limit` of that address's
+    earlier accepted hellos are under a minute old, and only let-in hellos count."""
+    g = guard(hellos=limit)
+    accepted: dict[str, list[float]] = {"a": [], "b": []}
+    now = T0
+    for address, gap in steps:
+        now += gap
+        recent = [t for t in accepted[address] if t > now - AddressGuard.WINDOW]
+        expected = len(recent) < limit
+        assert g.hello(address, now) is expected
+        if expected:
+            accepted[address].append(now)
+    g.sweep(now + AddressGuard.WINDOW + 1)
+    assert g.tracked() == 0  # every window has passed and no address holds a connection
