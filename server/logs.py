@@ -154,7 +154,12 @@ def configure_logging(
     logging.getLogger("aioice").setLevel(logging.WARNING)
 
     structlog.configure(
-        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        # A line below the logger's level is dropped before any processor runs on it.
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         logger_factory=structlog.stdlib.LoggerFactory(),
         wrapper_class=structlog.stdlib.BoundLogger,
         # Not cached, so calling configure_logging again (tests) reaches existing loggers.

@@ -61,6 +61,26 @@ def test_one_json_line_per_event_with_timestamp_and_level(json_out: io.StringIO)
     assert (line["room"], line["conn"], line["count"]) == ("r1", 7, 2)
 
 
+def test_lines_below_info_are_dropped_before_any_processor(
+    json_out: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Debug lines (a connection opening) cost nothing at the default level: not even the
+    time stamp is taken."""
+    stamped: list[str] = []
+    original = structlog.processors.TimeStamper.__call__
+
+    def counting(self: object, logger: object, name: str, event: dict[str, object]) -> object:
+        stamped.append(name)
+        return original(self, logger, name, event)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(structlog.processors.TimeStamper, "__call__", counting)
+    log = structlog.get_logger("hearth.test")
+    log.debug("connection opened", conn=7)
+    log.info("connection closed", conn=7)
+    assert [line["event"] for line in lines(json_out)] == ["connection closed"]
+    assert stamped == ["info"]
+
+
 def test_keys_outside_the_allowlist_are_redacted(json_out: io.StringIO) -> None:
     log = structlog.get_logger("hearth.test")
     log.info("member joined", room="r1", name=SECRET, token="tok-123", text="chat words")
