@@ -72,15 +72,20 @@ class Nodes:
                 p.kill()
 
 
-def collector_pauses(nodes: Nodes) -> dict[str, float]:
+def collector_pauses(nodes: Nodes) -> dict[str, float] | None:
     """The nodes' garbage-collector pauses so far (`hearth_gc_pause_seconds`), summed over
-    nodes: count and seconds of young (generations 0 and 1) and full collections."""
+    nodes: count and seconds of young (generations 0 and 1) and full collections. None when
+    a node does not answer in time: past its saturation a node's /metrics waits behind the
+    backlog, and the run's other figures are still worth having."""
     from prometheus_client.parser import text_string_to_metric_families
 
     total = {"young": 0.0, "young_s": 0.0, "full": 0.0, "full_s": 0.0}
     for i in range(len(nodes.ports)):
-        with urllib.request.urlopen(nodes.url(i) + "/metrics", timeout=5) as r:
-            text = r.read().decode()
+        try:
+            with urllib.request.urlopen(nodes.url(i) + "/metrics", timeout=5) as r:
+                text = r.read().decode()
+        except OSError:  # a timeout, or the node refusing: no figure rather than no run
+            return None
         for family in text_string_to_metric_families(text):
             if family.name != "hearth_gc_pause_seconds":
                 continue
@@ -91,6 +96,19 @@ def collector_pauses(nodes: Nodes) -> dict[str, float]:
                 elif sample.name.endswith("_sum"):
                     total[kind + "_s"] += sample.value
     return total
+
+
+def collections_between(
+    before: dict[str, float] | None, after: dict[str, float] | None
+) -> dict[str, float | int | None]:
+    if before is None or after is None:
+        return dict.fromkeys(("gc_full", "gc_full_ms", "gc_young", "gc_young_ms"))
+    return {
+        "gc_full": int(after["full"] - before["full"]),
+        "gc_full_ms": round((after["full_s"] - before["full_s"]) * 1000, 1),
+        "gc_young": int(after["young"] - before["young"]),
+        "gc_young_ms": round((after["young_s"] - before["young_s"]) * 1000, 1),
+    }
 
 
 def free_port() -> int:
@@ -468,10 +486,7 @@ def fanout(
         "machine_busy_pct": round((busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]) * 100, 1),
         "send_lag_max_ms": round(max(r["lag_max_ms"] for r in results), 2),
         # The nodes' garbage collections while measuring (server/collector.py).
-        "gc_full": int(gc1["full"] - gc0["full"]),
-        "gc_full_ms": round((gc1["full_s"] - gc0["full_s"]) * 1000, 1),
-        "gc_young": int(gc1["young"] - gc0["young"]),
-        "gc_young_ms": round((gc1["young_s"] - gc0["young_s"]) * 1000, 1),
+        **collections_between(gc0, gc1),
         "redis_cpu_s_per_1k": (
             round((rcpu1 - rcpu0) / (received / 1000), 4) if redis_pids and received else None
         ),
@@ -600,10 +615,13 @@ def report(out: dict[str, Any]) -> None:
             f"  server CPU {f['server_cpu_s_per_1k']} s per 1,000 deliveries "
             f"({f['server_cpu_pct']}% of a core; machine {f['machine_busy_pct']}% busy)"
         )
-        print(
-            f"  collector: {f['gc_full']} full collections ({f['gc_full_ms']} ms), "
-            f"{f['gc_young']} young ({f['gc_young_ms']} ms) while measuring"
-        )
+        if f["gc_full"] is None:
+            print("  collector: not read (a node's /metrics did not answer within 5 s)")
+        else:
+            print(
+                f"  collector: {f['gc_full']} full collections ({f['gc_full_ms']} ms), "
+                f"{f['gc_young']} young ({f['gc_young_ms']} ms) while measuring"
+            )
         if f.get("redis_commands_per_delivery") is not None:
             print(
                 f"  Redis: {f['redis_commands_per_delivery']} commands per delivery, "
