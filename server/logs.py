@@ -88,10 +88,19 @@ def foreign_message(_logger: WrappedLogger, _method: str, event_dict: EventDict)
 
 class _DropPerConnectionLines(logging.Filter):
     """uvicorn logs every WebSocket handshake with the client's address and path on
-    `uvicorn.error`; those are access-log lines in disguise, and nobody's business."""
+    `uvicorn.error`; those are access-log lines in disguise, and nobody's business. The
+    websockets library, on the same logger, adds "connection open" and "connection closed"
+    for every connection, with nothing to tell one from another: our own "connection
+    closed" says it once, with the connection's id and counts. Formatting and writing those
+    two cost a node a tenth of its CPU while 5,000 members joined."""
+
+    ANONYMOUS = frozenset({"connection open", "connection closed"})
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return '"WebSocket ' not in str(record.msg)
+        msg = record.msg
+        if isinstance(msg, str) and msg in self.ANONYMOUS:
+            return False
+        return '"WebSocket ' not in str(msg)
 
 
 def _renderer(fmt: str, stream: TextIO) -> Processor:

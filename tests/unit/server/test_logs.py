@@ -157,6 +157,9 @@ def test_no_access_log_and_no_per_connection_websocket_lines(json_out: io.String
     logging.getLogger("uvicorn.error").info(
         '%s - "WebSocket %s" [accepted]', "10.1.2.3:5555", "/ws"
     )
+    # websockets' own lines for each connection, on the logger uvicorn hands it.
+    logging.getLogger("uvicorn.error").info("connection open")
+    logging.getLogger("uvicorn.error").info("connection closed")
     assert json_out.getvalue() == ""
 
 
