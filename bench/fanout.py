@@ -231,11 +231,15 @@ def rss_kib(pids: list[int]) -> int:
     return total
 
 
-def busy_ticks() -> tuple[int, int]:
+def busy_ticks() -> tuple[int, int, int]:
+    """The machine's (busy, total, steal) ticks so far. Steal is time the hypervisor gave
+    to other guests while ours wanted to run: counted as busy, and the likeliest cause of
+    one run differing from the next on a shared host."""
     with open("/proc/stat") as f:
         parts = [int(x) for x in f.readline().split()[1:]]
     idle = parts[3] + parts[4]
-    return sum(parts) - idle, sum(parts)
+    steal = parts[7] if len(parts) > 7 else 0
+    return sum(parts) - idle, sum(parts), steal
 
 
 # --- the load generator (one process per shard of rooms) -----------------------------------
@@ -484,6 +488,7 @@ def fanout(
         "server_cpu_s_per_1k": round(cpu / (received / 1000), 4) if received else None,
         "server_cpu_pct": round(cpu / (duration + a.drain) * 100, 1),
         "machine_busy_pct": round((busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]) * 100, 1),
+        "machine_steal_pct": round((busy1[2] - busy0[2]) / max(1, busy1[1] - busy0[1]) * 100, 1),
         "send_lag_max_ms": round(max(r["lag_max_ms"] for r in results), 2),
         # The nodes' garbage collections while measuring (server/collector.py).
         **collections_between(gc0, gc1),
@@ -613,7 +618,8 @@ def report(out: dict[str, Any]) -> None:
         )
         print(
             f"  server CPU {f['server_cpu_s_per_1k']} s per 1,000 deliveries "
-            f"({f['server_cpu_pct']}% of a core; machine {f['machine_busy_pct']}% busy)"
+            f"({f['server_cpu_pct']}% of a core; machine {f['machine_busy_pct']}% busy, "
+            f"including {f['machine_steal_pct']}% stolen by the host)"
         )
         if f["gc_full"] is None:
             print("  collector: not read (a node's /metrics did not answer within 5 s)")
