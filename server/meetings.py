@@ -50,13 +50,10 @@ class StoreDirectory:
 
     async def enter(self, room: str, token: str) -> tuple[RoomInfo, Role] | None:
         try:
-            role = await self._store.check_token(room, token)
-            if role is None:
-                return None
-            d = await self._store.get(room)
+            entered = await self._store.enter(room, token)
         except RoomStoreUnavailable as exc:
             raise Unavailable() from exc
-        return None if d is None else (room_info(d), Role(role))
+        return None if entered is None else (room_info(entered[0]), Role(entered[1]))
 
     async def info(self, room: str) -> RoomInfo | None:
         try:

@@ -217,6 +217,12 @@ class RoomStore(Protocol):
         room alike (answer both with the same `bad_token`)."""
         ...
 
+    async def enter(self, room_id: str, token: str) -> tuple[RoomDef, Role] | None:
+        """The room's definition and the role `token` grants there, from one read (a hello
+        needs both: with Redis that is one round trip, not two); None for a wrong token or
+        an unknown room alike."""
+        ...
+
     async def close(self) -> None:
         """Release the backend; safe to call twice."""
         ...

@@ -192,11 +192,13 @@ class RedisRoomStore:
         return None if raw is None else (_room(room_id, _decode(raw)), tokens)
 
     async def check_token(self, room_id: str, token: str) -> Role | None:
-        found = await self._call(
-            self._redis.hmget(_key(room_id), ["invite_hash", "facilitator_hash"])
-        )
-        invite, facilitator = (v.decode() if v is not None else None for v in found)
-        return match_token(token, invite, facilitator)
+        entered = await self.enter(room_id, token)
+        return None if entered is None else entered[1]
+
+    async def enter(self, room_id: str, token: str) -> tuple[RoomDef, Role] | None:
+        h = _decode(await self._call(self._redis.hgetall(_key(room_id))))
+        role = match_token(token, h.get("invite_hash"), h.get("facilitator_hash"))
+        return None if role is None or "name" not in h else (_room(room_id, h), role)
 
     async def close(self) -> None:
         await self._redis.aclose()

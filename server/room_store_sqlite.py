@@ -207,14 +207,23 @@ class SqliteRoomStore:
         return (_room(rows[0]), tokens) if rows else None
 
     async def check_token(self, room_id: str, token: str) -> Role | None:
+        entered = await self.enter(room_id, token)
+        return None if entered is None else entered[1]
+
+    async def enter(self, room_id: str, token: str) -> tuple[RoomDef, Role] | None:
         found = (
             self._db()
-            .execute("SELECT invite_hash, facilitator_hash FROM rooms WHERE id = ?", (room_id,))
+            .execute(
+                f"SELECT {_COLUMNS}, invite_hash, facilitator_hash FROM rooms WHERE id = ?",
+                (room_id,),
+            )
             .fetchone()
         )
         if found is None:
-            return match_token(token, None, None)
-        return match_token(token, str(found[0]), str(found[1]))
+            match_token(token, None, None)  # the same work as for a wrong token
+            return None
+        role = match_token(token, str(found[-2]), str(found[-1]))
+        return None if role is None else (_room(found), role)
 
     async def close(self) -> None:
         if self._conn is not None:
