@@ -8,7 +8,7 @@ Rules of this module:
   After that nobody, the host included, can read them back; rotating is the way to new links.
 - Field rules live in `check_fields` and nowhere else; every store calls it, and the admin
   API calls it to turn JSON into typed values. A bad field raises `RoomDefError(field, ...)`.
-- `check_token` answers the same `None` for an unknown room and for a wrong token, and
+- `enter` answers the same `None` for an unknown room and for a wrong token, and
   compares digests in constant time, so a caller learns nothing about what exists.
 - `RoomStore` is the contract; backends (SQLite for one node, Redis for many) live in their
   own modules and add nothing to it.
@@ -212,15 +212,11 @@ class RoomStore(Protocol):
         None if there is no such room."""
         ...
 
-    async def check_token(self, room_id: str, token: str) -> Role | None:
-        """ "facilitator" or "member" for a valid token; None for a wrong token or an unknown
-        room alike (answer both with the same `bad_token`)."""
-        ...
-
     async def enter(self, room_id: str, token: str) -> tuple[RoomDef, Role] | None:
-        """The room's definition and the role `token` grants there, from one read (a hello
-        needs both: with Redis that is one round trip, not two); None for a wrong token or
-        an unknown room alike."""
+        """The room's definition and the role ("facilitator" or "member") `token` grants
+        there, from one read (a hello needs both: with Redis that is one round trip, not
+        two); None for a wrong token or an unknown room alike (answer both with the same
+        `bad_token`)."""
         ...
 
     async def close(self) -> None:

@@ -191,10 +191,6 @@ class RedisRoomStore:
         raw = await self._call(self._change(keys=[_key(room_id)], args=pairs))
         return None if raw is None else (_room(room_id, _decode(raw)), tokens)
 
-    async def check_token(self, room_id: str, token: str) -> Role | None:
-        entered = await self.enter(room_id, token)
-        return None if entered is None else entered[1]
-
     async def enter(self, room_id: str, token: str) -> tuple[RoomDef, Role] | None:
         h = _decode(await self._call(self._redis.hgetall(_key(room_id))))
         role = match_token(token, h.get("invite_hash"), h.get("facilitator_hash"))

@@ -206,10 +206,6 @@ class SqliteRoomStore:
         )
         return (_room(rows[0]), tokens) if rows else None
 
-    async def check_token(self, room_id: str, token: str) -> Role | None:
-        entered = await self.enter(room_id, token)
-        return None if entered is None else entered[1]
-
     async def enter(self, room_id: str, token: str) -> tuple[RoomDef, Role] | None:
         found = (
             self._db()

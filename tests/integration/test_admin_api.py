@@ -86,10 +86,12 @@ async def test_rotate_issues_new_tokens_and_revokes_the_old(
     store = SqliteRoomStore.in_data_dir(node.data_dir)
     try:
         room_id = str(created["id"])
-        assert await store.check_token(room_id, str(created["invite"])) is None
-        assert await store.check_token(room_id, str(created["facilitator"])) is None
-        assert await store.check_token(room_id, str(fresh["invite"])) == "member"
-        assert await store.check_token(room_id, str(fresh["facilitator"])) == "facilitator"
+        room = await store.get(room_id)
+        assert room is not None
+        assert await store.enter(room_id, str(created["invite"])) is None
+        assert await store.enter(room_id, str(created["facilitator"])) is None
+        assert await store.enter(room_id, str(fresh["invite"])) == (room, "member")
+        assert await store.enter(room_id, str(fresh["facilitator"])) == (room, "facilitator")
     finally:
         await store.close()
 

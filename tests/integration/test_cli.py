@@ -167,9 +167,11 @@ async def test_serve_demo_prints_links_that_work_and_refreshes_them(
     store = SqliteRoomStore.in_data_dir(data)
     try:
         room_id = second["Invite"][0]
-        assert await store.check_token(room_id, second["Facilitator"][1]) == "facilitator"
-        assert await store.check_token(room_id, second["Invite"][1]) == "member"
-        assert await store.check_token(room_id, first["Invite"][1]) is None
+        room = await store.get(room_id)
+        assert room is not None
+        assert await store.enter(room_id, second["Facilitator"][1]) == (room, "facilitator")
+        assert await store.enter(room_id, second["Invite"][1]) == (room, "member")
+        assert await store.enter(room_id, first["Invite"][1]) is None
     finally:
         await store.close()
     for _, token in (*first.values(), *second.values()):

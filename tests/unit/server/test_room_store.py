@@ -63,21 +63,6 @@ async def test_list_is_oldest_first(tmp_path: Path) -> None:
         await s.close()
 
 
-async def test_tokens_grant_their_role(store: SqliteRoomStore) -> None:
-    room, tokens = await store.create("Circle")
-    assert await store.check_token(room.id, tokens.invite) == "member"
-    assert await store.check_token(room.id, tokens.facilitator) == "facilitator"
-
-
-async def test_wrong_token_and_unknown_room_get_the_same_none(store: SqliteRoomStore) -> None:
-    room, tokens = await store.create("Circle")
-    other, _ = await store.create("Other")
-    assert await store.check_token(room.id, "wrong") is None
-    assert await store.check_token(room.id, "") is None
-    assert await store.check_token("no-such-room", tokens.invite) is None
-    assert await store.check_token(other.id, tokens.facilitator) is None
-
-
 async def test_rotate_revokes_old_tokens(store: SqliteRoomStore) -> None:
     room, old = await store.create("Circle")
     rotated = await store.rotate(room.id)
@@ -85,10 +70,10 @@ async def test_rotate_revokes_old_tokens(store: SqliteRoomStore) -> None:
     same_room, new = rotated
     assert same_room == room
     assert {new.invite, new.facilitator}.isdisjoint({old.invite, old.facilitator})
-    assert await store.check_token(room.id, old.invite) is None
-    assert await store.check_token(room.id, old.facilitator) is None
-    assert await store.check_token(room.id, new.invite) == "member"
-    assert await store.check_token(room.id, new.facilitator) == "facilitator"
+    assert await store.enter(room.id, old.invite) is None
+    assert await store.enter(room.id, old.facilitator) is None
+    assert await store.enter(room.id, new.invite) == (room, "member")
+    assert await store.enter(room.id, new.facilitator) == (room, "facilitator")
     assert await store.rotate("nope") is None
 
 
@@ -102,14 +87,14 @@ async def test_update_changes_only_given_fields(store: SqliteRoomStore) -> None:
     assert await store.get(room.id) == updated
     assert await store.update(room.id) == updated  # nothing given, nothing changed
     assert await store.update("nope", name="x") is None
-    assert await store.check_token(room.id, tokens.invite) == "member"  # tokens untouched
+    assert await store.enter(room.id, tokens.invite) == (updated, "member")  # tokens untouched
 
 
 async def test_delete_forgets_room_and_tokens(store: SqliteRoomStore) -> None:
     room, tokens = await store.create("Circle")
     assert await store.delete(room.id) is True
     assert await store.get(room.id) is None
-    assert await store.check_token(room.id, tokens.facilitator) is None
+    assert await store.enter(room.id, tokens.facilitator) is None
     assert await store.delete(room.id) is False
 
 
@@ -140,7 +125,7 @@ async def test_definitions_survive_reopening(tmp_path: Path) -> None:
     second = SqliteRoomStore(path)
     try:
         assert await second.get(room.id) == room
-        assert await second.check_token(room.id, tokens.invite) == "member"
+        assert await second.enter(room.id, tokens.invite) == (room, "member")
     finally:
         await second.close()
 
