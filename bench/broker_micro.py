@@ -27,6 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.fanout import busy_ticks  # noqa: E402
 from rooms import MemberId, RoomId, RoomState, decide  # noqa: E402
 from rooms import commands as c  # noqa: E402
 from rooms.events import AnyEvent  # noqa: E402
@@ -130,23 +131,17 @@ async def run_once(url: str, server: RedisServer, a: argparse.Namespace) -> dict
     }
 
 
-def busy() -> tuple[int, int]:
-    with open("/proc/stat") as f:
-        parts = [int(x) for x in f.readline().split()[1:]]
-    idle = parts[3] + parts[4]
-    return sum(parts) - idle, sum(parts)
-
-
 async def main_async(a: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory(prefix="hearth-micro-") as tmp:
         server = RedisServer.launch(Path(tmp), "--appendonly", "no")
         try:
             runs = []
             for _ in range(a.repeat):
-                b0 = busy()
+                b0 = busy_ticks()
                 out = await run_once(server.url, server, a)
-                b1 = busy()
+                b1 = busy_ticks()
                 out["machine_busy_pct"] = round((b1[0] - b0[0]) / max(1, b1[1] - b0[1]) * 100, 1)
+                out["machine_steal_pct"] = round((b1[2] - b0[2]) / max(1, b1[1] - b0[1]) * 100, 1)
                 runs.append(out)
                 if not a.json:
                     print(json.dumps(out))

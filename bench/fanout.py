@@ -31,6 +31,7 @@ import time
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
@@ -287,8 +288,7 @@ class Worker:
                         ping_interval=None,
                     )
                     hello = {"t": "hello", "room": room[1], "token": room[2], "name": f"m{j}"}
-                    hello["accept"] = True
-                    await ws.send(msgpack.packb(hello))
+                    await ws.send(msgpack.packb({**hello, "accept": True}))
                     for _ in range(50):  # bounded: skip anything before the welcome
                         frame = msgpack.unpackb(await asyncio.wait_for(ws.recv(), 20))
                         if frame.get("t") == "welcome":
@@ -411,9 +411,9 @@ def percentile(hist: Counter[int], total: int, q: float) -> float:
     return 0.0
 
 
-def spawn(shards: list[Shard]) -> list[tuple[mp.Process, Any]]:
+def spawn(shards: list[Shard]) -> list[tuple[BaseProcess, Any]]:
     ctx = mp.get_context("spawn")
-    out = []
+    out: list[tuple[BaseProcess, Any]] = []
     for shard in shards:
         parent, child = ctx.Pipe()
         p = ctx.Process(target=worker_main, args=(shard, child), daemon=True)

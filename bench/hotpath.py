@@ -124,7 +124,9 @@ async def run(members: int, chats: int, data_dir: Path) -> tuple[float, int]:
     async with app.router.lifespan_context(app):
         room, tokens = await node_state(app).store.create("hot path")
         direct = WebSocketEndpoint(lambda _scope: app.state.signaling)
-        config = Config(app=app, ws="websockets-sansio", lifespan="off", ws_max_size=32768)
+        config = Config(
+            app=app, ws="websockets-sansio", lifespan="off", ws_max_size=32768, log_level="warning"
+        )
         config.load()
         cls = protocol_class(limits.outbound_bytes, direct)
         circle = []
@@ -158,7 +160,6 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3)
     a = ap.parse_args()
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
-    logging.getLogger("uvicorn").setLevel(logging.WARNING)
     if a.callgrind:
         print(f"instructions per chat: {callgrind(a.members):,.0f}")
         return
