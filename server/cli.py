@@ -138,14 +138,18 @@ async def _room_rotate(settings: Settings, room_id: str) -> None:
     _print_links(settings, *rotated)
 
 
-def _live_counts(settings: Settings) -> dict[str, tuple[int, int]]:
-    """Ask the local node for live counts; empty when it cannot or will not answer."""
-    if settings.admin_token is None:
-        return {}
+def _node_url(settings: Settings) -> str:
     host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
     host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{settings.port}"
+
+
+def _live_counts(settings: Settings) -> dict[str, tuple[int, int]] | None:
+    """Ask the local node for live counts; None when it cannot or will not answer."""
+    if settings.admin_token is None:
+        return None
     request = urllib.request.Request(
-        f"http://{host}:{settings.port}/api/rooms",
+        f"{_node_url(settings)}/api/rooms",
         headers={"Authorization": f"Bearer {settings.admin_token}"},
     )
     # No proxies: the admin token must go to this machine and nowhere else.
@@ -158,7 +162,7 @@ def _live_counts(settings: Settings) -> dict[str, tuple[int, int]]:
             for room in body["rooms"]
         }
     except (OSError, ValueError, KeyError, TypeError):  # no node, or not one we understand
-        return {}
+        return None
 
 
 async def _room_list(settings: Settings) -> None:
@@ -171,8 +175,16 @@ async def _room_list(settings: Settings) -> None:
     width = max(len(room.id) for room in rooms)
     print(f"{'ID':<{width}}  {'MEMBERS':>7}  {'WAITING':>7}  NAME")
     for room in rooms:
-        members, waiting = (str(n) for n in live[room.id]) if room.id in live else ("-", "-")
+        counts = (live or {}).get(room.id)
+        members, waiting = (str(n) for n in counts) if counts is not None else ("-", "-")
         print(f"{room.id:<{width}}  {members:>7}  {waiting:>7}  {room.name}")
+    if live is None:  # on stderr: the table on stdout stays the same for scripts
+        why = (
+            "set HEARTH_ADMIN_TOKEN to the node's to see them"
+            if settings.admin_token is None
+            else f"no node answered at {_node_url(settings)}"
+        )
+        print(f"(live counts: {why})", file=sys.stderr)
 
 
 async def _before_serving(settings: Settings, demo: bool) -> None:

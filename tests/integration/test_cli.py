@@ -65,8 +65,22 @@ def test_room_create_then_list_with_no_node_running(tmp_path: Path) -> None:
     assert listed.returncode == 0, listed.stderr
     row = next(line for line in listed.stdout.splitlines() if line.startswith(room_id))
     assert row.split() == [room_id, "-", "-", "Tuesday", "circle"]
+    assert listed.stderr == "(live counts: set HEARTH_ADMIN_TOKEN to the node's to see them)\n"
     for token in (found["Invite"][1], found["Facilitator"][1]):
         assert token not in listed.stdout
+
+    unanswered = hearth(
+        "room",
+        "list",
+        "--data-dir",
+        data,
+        "--port",
+        str(free_port()),
+        env={"HEARTH_ADMIN_TOKEN": "an-admin-token-of-some-length"},
+    )
+    assert unanswered.returncode == 0, unanswered.stderr
+    assert unanswered.stdout == listed.stdout
+    assert unanswered.stderr.startswith("(live counts: no node answered at http://127.0.0.1:")
 
 
 def test_room_list_when_empty(tmp_path: Path) -> None:
@@ -92,6 +106,7 @@ def test_room_list_shows_live_counts_from_a_running_node(
     assert listed.returncode == 0, listed.stderr
     row = next(line for line in listed.stdout.splitlines() if line.endswith("Live circle"))
     assert row.split()[1:3] == ["0", "0"]
+    assert listed.stderr == ""
 
 
 def test_bad_settings_and_fields_exit_2_with_one_line(tmp_path: Path) -> None:
