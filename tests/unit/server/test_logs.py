@@ -163,6 +163,21 @@ def test_no_access_log_and_no_per_connection_websocket_lines(json_out: io.String
     assert json_out.getvalue() == ""
 
 
+def test_uvicorn_running_on_is_left_to_node_started(json_out: io.StringIO) -> None:
+    """Its arguments are text, so it could only show as a bare template; the node's own line
+    says where it listens."""
+    logging.getLogger("uvicorn.error").info(
+        "Uvicorn running on %s://%s:%d (Press CTRL+C to quit)", "http", "127.0.0.1", 8000
+    )
+    structlog.get_logger("hearth.node").info("node started", host="127.0.0.1", port=8000)
+    (started,) = lines(json_out)
+    assert (started["event"], started["host"], started["port"]) == (
+        "node started",
+        "127.0.0.1",
+        8000,
+    )
+
+
 def test_console_format_redacts_too(restore_logging: None) -> None:
     out = io.StringIO()
     configure_logging("console", stream=out)
