@@ -287,8 +287,14 @@ class Worker:
                         open_timeout=20,
                         ping_interval=None,
                     )
-                    hello = {"t": "hello", "room": room[1], "token": room[2], "name": f"m{j}"}
-                    await ws.send(msgpack.packb({**hello, "accept": True}))
+                    hello = {
+                        "t": "hello",
+                        "room": room[1],
+                        "token": room[2],
+                        "name": f"m{j}",
+                        "accept": True,
+                    }
+                    await ws.send(msgpack.packb(hello))
                     for _ in range(50):  # bounded: skip anything before the welcome
                         frame = msgpack.unpackb(await asyncio.wait_for(ws.recv(), 20))
                         if frame.get("t") == "welcome":
