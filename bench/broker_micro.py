@@ -27,7 +27,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.fanout import busy_ticks  # noqa: E402
+from bench.fanout import busy_ticks, machine_pcts  # noqa: E402
 from rooms import MemberId, RoomId, RoomState, decide  # noqa: E402
 from rooms import commands as c  # noqa: E402
 from rooms.events import AnyEvent  # noqa: E402
@@ -140,8 +140,7 @@ async def main_async(a: argparse.Namespace) -> None:
                 b0 = busy_ticks()
                 out = await run_once(server.url, server, a)
                 b1 = busy_ticks()
-                out["machine_busy_pct"] = round((b1[0] - b0[0]) / max(1, b1[1] - b0[1]) * 100, 1)
-                out["machine_steal_pct"] = round((b1[2] - b0[2]) / max(1, b1[1] - b0[1]) * 100, 1)
+                out |= machine_pcts(b0, b1)
                 runs.append(out)
                 if not a.json:
                     print(json.dumps(out))

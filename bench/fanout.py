@@ -243,6 +243,15 @@ def busy_ticks() -> tuple[int, int, int]:
     return sum(parts) - idle, sum(parts), steal
 
 
+def machine_pcts(before: tuple[int, int, int], after: tuple[int, int, int]) -> dict[str, float]:
+    """The machine's busy and stolen shares between two `busy_ticks` readings, in %."""
+    total = max(1, after[1] - before[1])
+    return {
+        "machine_busy_pct": round((after[0] - before[0]) / total * 100, 1),
+        "machine_steal_pct": round((after[2] - before[2]) / total * 100, 1),
+    }
+
+
 # --- the load generator (one process per shard of rooms) -----------------------------------
 
 
@@ -493,8 +502,7 @@ def fanout(
         "server_cpu_s": round(cpu, 2),
         "server_cpu_s_per_1k": round(cpu / (received / 1000), 4) if received else None,
         "server_cpu_pct": round(cpu / (duration + a.drain) * 100, 1),
-        "machine_busy_pct": round((busy1[0] - busy0[0]) / max(1, busy1[1] - busy0[1]) * 100, 1),
-        "machine_steal_pct": round((busy1[2] - busy0[2]) / max(1, busy1[1] - busy0[1]) * 100, 1),
+        **machine_pcts(busy0, busy1),
         "send_lag_max_ms": round(max(r["lag_max_ms"] for r in results), 2),
         # The nodes' garbage collections while measuring (server/collector.py).
         **collections_between(gc0, gc1),
