@@ -4,8 +4,9 @@
 #   make test    everything CI checks: lint, types, the whole suite with coverage
 #
 # Python tools live in a project-local .venv made here. System packages (python3-venv,
-# redis-server, chromium) come from apt-get, and only when make runs as root; otherwise a
-# warning names what is missing and the run goes on.
+# redis-server, chromium, and the deploy/ checkers: caddy, nginx, coturn, systemd) come from
+# apt-get, and only when make runs as root; otherwise a warning names what is missing and
+# the run goes on.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -23,14 +24,28 @@ STAMP := $(VENV)/.installed
 CHECK_VENV     := python3 -c 'import ensurepip' >/dev/null 2>&1 || echo python3-venv
 CHECK_REDIS    := command -v redis-server >/dev/null || echo redis-server
 CHECK_CHROMIUM := test -x /usr/bin/chromium || echo chromium
+CHECK_SENTINEL := command -v redis-sentinel >/dev/null || echo redis-sentinel
+# What tests/integration/test_deploy_files.py validates deploy/ with (it fails without them in CI).
+CHECK_CADDY    := command -v caddy >/dev/null || echo caddy
+CHECK_NGINX    := test -x /usr/sbin/nginx || echo nginx
+CHECK_COTURN   := command -v turnserver >/dev/null || echo coturn
+CHECK_SYSTEMD  := command -v systemd-analyze >/dev/null || echo systemd
 
 # $(call apt_ensure,CHECKS): install the packages the checks name, with one apt-get update,
 # when running as root; otherwise warn. Does nothing when every check passes.
+# Services are never started by the install (nginx's would take port 80 and fail the install
+# where it is taken): a policy-rc.d that refuses every start stands in while apt runs, unless
+# the machine has one already. Tests start the daemons they need themselves.
 define apt_ensure
 missing="$$( { $(1); } | xargs )"; \
 if [ -z "$$missing" ]; then exit 0; fi; \
 if [ "$$(id -u)" -eq 0 ]; then \
 	echo "make: installing system packages: $$missing"; \
+	policy=/usr/sbin/policy-rc.d; \
+	if [ ! -e "$$policy" ]; then \
+		trap 'rm -f "$$policy"' EXIT; \
+		printf '#!/bin/sh\nexit 101\n' > "$$policy"; chmod 0755 "$$policy"; \
+	fi; \
 	apt-get update -qq; \
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
 else \
@@ -81,9 +96,11 @@ clean:
 distclean: clean
 	rm -rf $(VENV) *.egg-info
 
-# System packages the integration tests use: redis-server and Chromium (and venv support).
+# System packages the integration tests use: redis-server, redis-sentinel and Chromium (and
+# venv support), and the tools that validate deploy/: caddy, nginx, coturn, systemd-analyze.
 test-packages:
-	@$(call apt_ensure,$(CHECK_VENV); $(CHECK_REDIS); $(CHECK_CHROMIUM))
+	@$(call apt_ensure,$(CHECK_VENV); $(CHECK_REDIS); $(CHECK_CHROMIUM); $(CHECK_SENTINEL); \
+		$(CHECK_CADDY); $(CHECK_NGINX); $(CHECK_COTURN); $(CHECK_SYSTEMD))
 
 # Install the project and its test tools into the venv, again only when pyproject.toml changes.
 $(STAMP): pyproject.toml | $(PY)
