@@ -5,12 +5,17 @@ Rules of this module:
   lookup: a request without the right `Authorization: Bearer <HEARTH_ADMIN_TOKEN>` gets the
   same 401 body whatever it asked for, so a 401 never hints at what exists. With no admin
   token configured, the API is off and answers 401 to everything.
+- Guessing is slowed per address: past `admin_failures_per_minute` wrong tokens in a sliding
+  minute, every request from that address (right token or not, so a guess's answer says
+  nothing) gets 429 with Retry-After until the oldest failure ages out. Other addresses are
+  unaffected. The address is the client's as uvicorn gives it, which trusts X-Forwarded-For
+  only from configured proxies (server/settings.py).
 - Bodies are closed schemas: a JSON object of at most 64 KiB with known keys only. Types and
   sizes are checked by `room_store.check_fields`, the one place room field rules live.
 - Tokens appear only in the answers to create and rotate, and in no log: nothing from a
   request body is ever logged. Every answer carries `Cache-Control: no-store`.
 - Errors are JSON: {"error": "unauthorized" | "not_found" | "invalid" | "too_large" |
-  "unavailable", "message"?: text naming the field}.
+  "unavailable" | "rate_limited", "message"?: text naming the field}.
 """
 
 from __future__ import annotations
@@ -18,6 +23,9 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import math
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Final
 
@@ -64,6 +72,56 @@ class ApiError(Exception):
         return JSONResponse(body, status_code=self.status, headers=NO_STORE)
 
 
+class WrongTokenBrake:
+    """Wrong tokens per address in a sliding minute. Pure: time is an argument.
+
+    Not echo.CheckRateLimit, which counts as it answers: here the question "is this address
+    braked?" comes first, for every request, and only a failure is counted. Memory: at most
+    `per_minute` floats per address that failed in the last minute; addresses whose
+    failures aged out are dropped once a minute.
+    """
+
+    WINDOW = 60.0
+
+    def __init__(self, per_minute: int) -> None:
+        self._per_minute = per_minute
+        self._failures: dict[str, deque[float]] = {}
+        self._swept = -math.inf
+
+    def wait(self, address: str, now: float) -> float | None:
+        """Seconds until `address` may try again, or None when it may now."""
+        if now - self._swept >= self.WINDOW:
+            self._sweep(now)
+        failures = self._failures.get(address)
+        if failures is None:
+            return None
+        while failures and failures[0] <= now - self.WINDOW:
+            failures.popleft()
+        if len(failures) < self._per_minute:
+            return None
+        return failures[0] + self.WINDOW - now
+
+    def failed(self, address: str, now: float) -> None:
+        self._failures.setdefault(address, deque()).append(now)
+
+    def tracked(self) -> int:
+        return len(self._failures)
+
+    def _sweep(self, now: float) -> None:
+        self._swept = now
+        for address, failures in list(self._failures.items()):
+            if not failures or failures[-1] <= now - self.WINDOW:
+                del self._failures[address]
+
+
+def _rate_limited(wait: float) -> JSONResponse:
+    return JSONResponse(
+        {"error": "rate_limited"},
+        status_code=429,
+        headers={**NO_STORE, "Retry-After": str(max(1, math.ceil(wait)))},
+    )
+
+
 def _unauthorized() -> JSONResponse:
     return JSONResponse(
         {"error": "unauthorized"},
@@ -73,11 +131,13 @@ def _unauthorized() -> JSONResponse:
 
 
 class BearerAuth:
-    """ASGI middleware: pass only requests bearing the admin token; 401 the rest, alike."""
+    """ASGI middleware: pass only requests bearing the admin token; 401 the rest, alike;
+    429 to an address that failed too often lately (WrongTokenBrake)."""
 
-    def __init__(self, app: ASGIApp, token: str | None) -> None:
+    def __init__(self, app: ASGIApp, token: str | None, failures_per_minute: int = 5) -> None:
         self.app = app
         self._expected = None if token is None else token.encode("utf-8")
+        self._brake = WrongTokenBrake(failures_per_minute)
 
     def allows(self, header: str | None) -> bool:
         if self._expected is None or header is None:
@@ -90,13 +150,22 @@ class BearerAuth:
         return hmac.compare_digest(presented.encode("latin-1"), self._expected)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and self.allows(Headers(scope=scope).get("authorization")):
+        if scope["type"] != "http":  # no WebSockets under /api; close without a word
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        client = scope.get("client")
+        address = client[0] if client else "unknown"
+        now = time.monotonic()
+        wait = self._brake.wait(address, now)
+        if wait is not None:
+            log.warning("admin request refused", status=429)
+            await _rate_limited(wait)(scope, receive, send)
+        elif self.allows(Headers(scope=scope).get("authorization")):
             await self.app(scope, receive, send)
-        elif scope["type"] == "http":
+        else:
+            self._brake.failed(address, now)
             log.warning("admin request refused", status=401)
             await _unauthorized()(scope, receive, send)
-        else:  # no WebSockets under /api; close without a word
-            await send({"type": "websocket.close", "code": 1008})
 
 
 Endpoint = Callable[[Request, NodeState], Awaitable[Response]]
@@ -259,8 +328,9 @@ async def rotate_room(request: Request, node: NodeState) -> Response:
     return JSONResponse(_issued(node, room, tokens))
 
 
-def admin_routes(admin_token: str | None) -> list[BaseRoute]:
-    """The /api mount, guarded as a whole by the bearer token (None: API disabled)."""
+def admin_routes(admin_token: str | None, failures_per_minute: int = 5) -> list[BaseRoute]:
+    """The /api mount, guarded as a whole by the bearer token (None: API disabled), with
+    wrong tokens braked per address past `failures_per_minute`."""
     return [
         Mount(
             "/api",
@@ -272,6 +342,8 @@ def admin_routes(admin_token: str | None) -> list[BaseRoute]:
                 Route("/rooms/{room_id}", _endpoint(delete_room), methods=["DELETE"]),
                 Route("/rooms/{room_id}/rotate", _endpoint(rotate_room), methods=["POST"]),
             ],
-            middleware=[Middleware(BearerAuth, token=admin_token)],
+            middleware=[
+                Middleware(BearerAuth, token=admin_token, failures_per_minute=failures_per_minute)
+            ],
         )
     ]

@@ -10,7 +10,8 @@ Rules of this module:
   fails at start, not at the first request. Extra subsystems (broker, timers) join through
   `lifespan_hooks`: entered in order after the store and metrics exist, exited in reverse.
 - Every HTTP answer carries the security headers below; the web client needs no inline
-  script, no third-party origin and no framing, and the CSP says so.
+  script, no third-party origin and no framing, and the CSP says so. Every answer is
+  `no-store` but the static scripts, styles and images, which are `no-cache`.
 """
 
 from __future__ import annotations
@@ -59,15 +60,27 @@ WEB_DIR: Final = Path(__file__).resolve().parent.parent / "web_client"
 READINESS_TIMEOUT_SECONDS: Final = 1.0
 
 SECURITY_HEADERS: Final = {
+    # connect-src 'self' covers the page's own ws:/wss: origin (CSP3, as Chromium and Firefox
+    # implement it), so a script injected somehow still cannot talk to another host.
     "Content-Security-Policy": (
-        "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data: blob:; "
+        "default-src 'self'; connect-src 'self'; img-src 'self' data: blob:; "
         "media-src 'self' blob:; object-src 'none'; base-uri 'none'; form-action 'self'; "
         "frame-ancestors 'none'"
     ),
     "Referrer-Policy": "no-referrer",
     "X-Content-Type-Options": "nosniff",
-    "Permissions-Policy": "camera=(self), microphone=(self)",
+    # Camera and microphone for this origin only; features the client never uses, for none.
+    "Permissions-Policy": (
+        "camera=(self), microphone=(self), display-capture=(), geolocation=(), payment=(), usb=()"
+    ),
 }
+# Only when people reach the node over https: said over http, it would be ignored at best.
+HSTS: Final = ("Strict-Transport-Security", "max-age=31536000")
+# Pages and API answers are never stored (an admin's room list, a room page); static scripts
+# and styles may be kept but are checked with the node each time (no build step: no hashes
+# in their names, so an upgrade must reach browsers at once).
+NO_STORE: Final = "no-store"
+REVALIDATE: Final = "no-cache"
 
 log = structlog.get_logger("hearth.node")
 
@@ -80,10 +93,15 @@ def hearth_version() -> str:
 
 
 class SecurityHeaders:
-    """ASGI middleware adding SECURITY_HEADERS to every HTTP response that lacks them."""
+    """ASGI middleware adding SECURITY_HEADERS (and HSTS when `https`) to every HTTP response
+    that lacks them, and `Cache-Control: no-store` to every one that says nothing of caching
+    (only the static files say otherwise, see Revalidate)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, https: bool = False) -> None:
         self.app = app
+        self._headers = {**SECURITY_HEADERS, "Cache-Control": NO_STORE}
+        if https:
+            self._headers[HSTS[0]] = HSTS[1]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -93,11 +111,29 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                for name, value in SECURITY_HEADERS.items():
+                for name, value in self._headers.items():
                     headers.setdefault(name, value)
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class Revalidate:
+    """ASGI wrapper of the static files: a script, style or image found is `no-cache` (kept,
+    checked each time); an HTML page keeps the middleware's `no-store`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_cache(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] in (200, 304):
+                headers = MutableHeaders(scope=message)
+                if not headers.get("content-type", "").startswith("text/html"):
+                    headers.setdefault("Cache-Control", REVALIDATE)
+            await send(message)
+
+        await self.app(scope, receive, send_with_cache)
 
 
 async def healthz(_request: Request) -> Response:
@@ -105,6 +141,8 @@ async def healthz(_request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    if node_state(request).draining:  # at once, without asking anything (server/drain.py)
+        return JSONResponse({"status": "draining"}, status_code=503)
     try:
         async with asyncio.timeout(READINESS_TIMEOUT_SECONDS):
             ready = await node_state(request).readiness()
@@ -152,7 +190,12 @@ def create_app(
     async def room_page(_request: Request) -> Response:
         # The same page for every room: whether a room exists is answered only to a hello
         # bearing a valid token, never to someone guessing URLs.
-        return FileResponse(web_dir / "index.html", headers={"Cache-Control": "no-cache"})
+        return FileResponse(web_dir / "index.html", headers={"Cache-Control": NO_STORE})
+
+    async def host_page(_request: Request) -> Response:
+        # The host's page asks for the admin token itself (web_client/host.js) and keeps it
+        # in the tab; the page alone tells nothing, and is never stored.
+        return FileResponse(web_dir / "host.html", headers={"Cache-Control": NO_STORE})
 
     routes: list[BaseRoute] = [
         Route("/healthz", healthz, methods=["GET"]),
@@ -163,13 +206,14 @@ def create_app(
         *echo_routes(),
         # The join page's look at a room before hello (server/preview.py); above the mount too.
         Route("/api/preview", preview, methods=["POST"]),
-        *admin_routes(settings.admin_token),
+        *admin_routes(settings.admin_token, settings.admin_failures_per_minute),
         # The WebSocket route must stay above the static mount at "/", which matches every
         # path and would swallow /ws.
-        WebSocketRoute("/ws", WebSocketEndpoint(signaling_node)),
+        WebSocketRoute("/ws", WebSocketEndpoint(signaling_node, settings.public_origin)),
         *extra_routes,
         Route("/r/{room}", room_page, methods=["GET"]),
-        Mount("/", app=StaticFiles(directory=web_dir, html=True), name="web_client"),
+        Route("/host", host_page, methods=["GET"]),
+        Mount("/", app=Revalidate(StaticFiles(directory=web_dir, html=True)), name="web_client"),
     ]
 
     @asynccontextmanager
@@ -210,6 +254,6 @@ def create_app(
 
     return Starlette(
         routes=routes,
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[Middleware(SecurityHeaders, https=settings.https)],
         lifespan=lifespan,
     )

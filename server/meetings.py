@@ -1,8 +1,14 @@
 """Live meetings in this process: the broker, the signaling node, the timers, their wiring.
 
 `meetings_hook` is the lifespan hook that brings them up after the room store and metrics
-exist, and takes them down in reverse: on shutdown every connection is closed with
-GOING_AWAY, so clients resume (on another node, behind a load balancer).
+exist, and takes them down in reverse. A draining node (server/drain.py) first calls
+`NodeState.move_everyone`: every seat is closed with MOVING and kept, and the timers stop, so
+members resume at once on another node and that node fires the deadlines. The seats are let
+go of before their sockets close, so their goodbyes commit no `reconnecting`: the room sees
+no one drop. Anyone who does not come back sits on a node that no longer exists once the
+broker closes (its Redis key goes with it), so a surviving node reaps them and their grace
+period starts there (server/timers.py), as for a crashed node. With the memory broker there
+is no other node: the seats go with the process, and a restart starts every meeting afresh.
 """
 
 from __future__ import annotations
@@ -140,6 +146,7 @@ def build_node(settings: Settings, store: RoomStore, metrics: Metrics) -> Node:
         limits=settings.limits,
         grace_seconds=settings.grace_seconds,
         ice=ice,
+        ice_policy=settings.ice_policy,
         telemetry=MetricsTelemetry(metrics),
     )
 
@@ -184,13 +191,31 @@ async def meetings_hook(app: Starlette) -> AsyncIterator[None]:
             node.addresses.sweep(time.monotonic())
             state.metrics.rooms_live.set(len(await node.broker.live_rooms()))
 
+    async def move_everyone() -> int:
+        moved = move_seats(node)
+        await timers.close()  # from now on the other nodes fire this node's deadlines
+        return moved
+
+    state.move_everyone = move_everyone
+
     sweeper = asyncio.create_task(sweep())
     try:
         yield
     finally:
         sweeper.cancel()
-        for local in list(node.hub.rooms.values()):
-            for seat in list(local.seats.values()):
-                seat.close(Close.GOING_AWAY, "node stopping")
+        move_seats(node)  # a stop without a drain (or a seat made during it) moves too
         await timers.close()
         await node.broker.close()
+
+
+def move_seats(node: Node) -> int:
+    """Close every seat on this node with MOVING, keeping it; how many. Each is unseated
+    first (as on a kick), so its goodbye does not mark the member disconnected: the seat
+    lives on for another node to resume."""
+    moved = 0
+    for room, local in list(node.hub.rooms.items()):
+        for seat in list(local.seats.values()):
+            node.hub.unseat(room, seat)
+            seat.close(Close.MOVING, "moving: resume elsewhere")
+            moved += 1
+    return moved

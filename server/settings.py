@@ -9,6 +9,8 @@ Rules of this module:
   is one line naming the flag or variable; the CLI prints it and exits 2. Secret values
   (admin token, TURN secret) are never echoed back in an error.
 - Nothing else in the process reads `os.environ` for configuration.
+- Checks that only matter to a listening node (a public URL when bound beyond loopback) live
+  in `validate_for_serve`, so `hearth room ...`, which takes the same --host, still works.
 """
 
 from __future__ import annotations
@@ -16,14 +18,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import ipaddress
 import math
 import typing
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Literal, cast
+from urllib.parse import urlsplit
 
 from signaling.limits import Limits
+from signaling.node import IcePolicy  # "relay" hides members' addresses; it needs TURN
 
 LogFormat = Literal["auto", "json", "console"]
 IceServer = dict[str, str | list[str]]
@@ -31,6 +36,10 @@ IceServer = dict[str, str | list[str]]
 ENV_PREFIX = "HEARTH_"
 # An admin token guards every room definition; a short one is guessable over the network.
 MIN_ADMIN_TOKEN_CHARS = 16
+MIN_ADMIN_TOKEN_BITS = 64  # estimated as length x log2(the character classes' sizes)
+MIN_ADMIN_TOKEN_DISTINCT = 8  # "aaaaaaaaaaaaaaaa" is long and uses one class, yet one guess
+MAKE_A_TOKEN = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+LOOPBACK_NAMES = frozenset({"localhost"})
 
 
 class SettingsError(ValueError):
@@ -53,16 +62,25 @@ class Settings:
     redis_url: str | None = None  # None: embedded memory mode, one node
     admin_token: str | None = None  # None: the admin API answers 401 to everything
     grace_seconds: float = 60.0
+    # On SIGTERM, how long the node waits for its members' sockets to close and for
+    # commands under way to finish before it exits (server/drain.py).
+    drain_seconds: float = 10.0
     public_url: str | None = None  # None: links are built from host and port
     log_format: LogFormat = "auto"
     stun_urls: tuple[str, ...] = ()
     turn_urls: tuple[str, ...] = ()
     turn_secret: str | None = None
     turn_ttl_seconds: int = 3600
+    ice_policy: IcePolicy = "all"
     # The pre-join connection check's echo peer (server/echo.py).
     check_seconds: float = 15.0
     check_peers: int = 4  # 0 turns the check off: every request answers busy
     check_per_minute: int = 6
+    # Peers whose X-Forwarded-For is believed (IPs or networks); empty: the TCP peer is the
+    # client, whatever the header says, so nobody can forge their way past a per-address cap.
+    trusted_proxies: tuple[str, ...] = ()
+    head_timeout_seconds: float = 10.0  # to finish a request's head (server/ws_protocol.py)
+    admin_failures_per_minute: int = 5  # wrong admin tokens from one address before a 429
     limits: Limits = field(default_factory=Limits)
 
     @property
@@ -76,6 +94,25 @@ class Settings:
         elif ":" in host:
             host = f"[{host}]"
         return f"http://{host}:{self.port}"
+
+    @property
+    def public_origin(self) -> str | None:
+        """The Origin a browser sends from `public_url` (scheme://host[:port], the default
+        port left out as browsers do), or None without a public URL."""
+        if self.public_url is None:
+            return None
+        parts = urlsplit(self.public_url)
+        scheme, host = parts.scheme.lower(), (parts.hostname or "").lower()
+        if ":" in host:
+            host = f"[{host}]"
+        port = parts.port
+        default = 443 if scheme == "https" else 80
+        return f"{scheme}://{host}" if port in (None, default) else f"{scheme}://{host}:{port}"
+
+    @property
+    def https(self) -> bool:
+        """People reach this node over TLS (so browsers may be told to insist on it)."""
+        return self.public_url is not None and self.public_url.startswith("https://")
 
     def room_url(self, room_id: str, token: str) -> str:
         """An invite or facilitator link; the token rides in the fragment, which browsers
@@ -128,9 +165,26 @@ def _redis_url(raw: str) -> str:
     return raw
 
 
+def token_bits(token: str) -> float:
+    """A rough, generous estimate of a token's entropy: its length times log2 of the sizes
+    of the character classes it uses (lower, upper, digits, the rest of printable ASCII).
+    It cannot see patterns, so it is a floor on carelessness, not a proof of strength."""
+    pool = 0
+    pool += 26 if any(c.islower() for c in token) else 0
+    pool += 26 if any(c.isupper() for c in token) else 0
+    pool += 10 if any(c.isdigit() for c in token) else 0
+    pool += 33 if any(not c.isalnum() for c in token) else 0
+    return len(token) * math.log2(pool) if pool else 0.0
+
+
 def _admin_token(raw: str) -> str:
     if len(raw) < MIN_ADMIN_TOKEN_CHARS or any(c.isspace() for c in raw):
-        raise ValueError(f"must be at least {MIN_ADMIN_TOKEN_CHARS} characters with no spaces")
+        raise ValueError(
+            f"must be at least {MIN_ADMIN_TOKEN_CHARS} characters with no spaces; "
+            f"make one with: {MAKE_A_TOKEN}"
+        )
+    if len(set(raw)) < MIN_ADMIN_TOKEN_DISTINCT or token_bits(raw) < MIN_ADMIN_TOKEN_BITS:
+        raise ValueError(f"is too easy to guess; make one with: {MAKE_A_TOKEN}")
     return raw
 
 
@@ -140,10 +194,28 @@ def _public_url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+def _networks(raw: str) -> tuple[str, ...]:
+    found = []
+    for part in (p.strip() for p in raw.split(",")):
+        if not part:
+            continue
+        try:  # a bare address is a network of one; "10.0.0.0/8" a range
+            found.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise ValueError("must be comma-separated IP addresses or networks") from None
+    return tuple(found)
+
+
 def _log_format(raw: str) -> LogFormat:
     if raw not in ("auto", "json", "console"):
         raise ValueError("must be one of auto, json, console")
     return cast(LogFormat, raw)
+
+
+def _ice_policy(raw: str) -> IcePolicy:
+    if raw not in ("all", "relay"):
+        raise ValueError("must be all or relay")
+    return cast(IcePolicy, raw)
 
 
 def _url_list(*schemes: str) -> Callable[[str], tuple[str, ...]]:
@@ -230,6 +302,12 @@ OPTIONS: tuple[Option, ...] = (
         _float_at_least(0.0, strict=False),
         "how long a dropped member keeps their seat (default 60)",
     ),
+    Option(
+        "drain_seconds",
+        "--drain-seconds",
+        _float_at_least(0.0, strict=False),
+        "on SIGTERM, the longest wait for members to move before exiting (default 10)",
+    ),
     Option("log_format", "--log-format", _log_format, "auto, json or console (default auto)"),
     Option("stun_urls", "--stun-urls", _url_list("stun:", "stuns:"), "comma-separated STUN URLs"),
     Option("turn_urls", "--turn-urls", _url_list("turn:", "turns:"), "comma-separated TURN URLs"),
@@ -245,6 +323,12 @@ OPTIONS: tuple[Option, ...] = (
         "--turn-ttl-seconds",
         _int_in(60, 7 * 24 * 3600),
         "lifetime of TURN credentials (default 3600)",
+    ),
+    Option(
+        "ice_policy",
+        "--ice-policy",
+        _ice_policy,
+        "all, or relay: media only through TURN, hiding members' addresses (default all)",
     ),
     Option(
         "check_seconds",
@@ -263,6 +347,25 @@ OPTIONS: tuple[Option, ...] = (
         "--check-per-minute",
         _int_in(1, 10000),
         "connection checks one address may start a minute (default 6)",
+    ),
+    Option(
+        "trusted_proxies",
+        "--trusted-proxies",
+        _networks,
+        "comma-separated IPs or networks of your TLS proxy, whose X-Forwarded-For is believed "
+        "(default: none, the header is ignored)",
+    ),
+    Option(
+        "head_timeout_seconds",
+        "--head-timeout-seconds",
+        _float_at_least(1.0, strict=False),
+        "time a client has to send a whole request head before it is closed (default 10)",
+    ),
+    Option(
+        "admin_failures_per_minute",
+        "--admin-failures-per-minute",
+        _int_in(1, 10000),
+        "wrong admin tokens from one address in a minute before it is answered 429 (default 5)",
     ),
     *_limit_options(),
 )
@@ -304,7 +407,42 @@ def load_settings(flags: Mapping[str, str | None], env: Mapping[str, str]) -> Se
         )
     if settings.turn_urls and settings.turn_secret is None:
         raise SettingsError("HEARTH_TURN_URLS", "needs HEARTH_TURN_SECRET (or --turn-secret)")
+    if settings.ice_policy == "relay" and not settings.turn_urls:
+        # Relay-only with no relay: no call could ever connect.
+        raise SettingsError("HEARTH_ICE_POLICY", "relay needs HEARTH_TURN_URLS (or --turn-urls)")
     return settings
+
+
+def is_loopback_host(host: str) -> bool:
+    """127.0.0.0/8, ::1 or localhost: only this machine can connect."""
+    if host.lower() in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:  # a name other than localhost, or a wildcard such as ""
+        return False
+
+
+def validate_for_serve(settings: Settings) -> None:
+    """What a node needs before it listens, beyond each value being well formed. Raises
+    SettingsError with one line saying what to set and why."""
+    if is_loopback_host(settings.host):
+        return
+    why = (
+        "browsers allow camera and microphone only over https, and invite links and the "
+        "WebSocket Origin check are built from it"
+    )
+    if settings.public_url is None:
+        raise SettingsError(
+            "HEARTH_PUBLIC_URL",
+            f"required when --host is not loopback: set it (or --public-url) to the https:// "
+            f"address members use, e.g. https://circle.example.org; {why}",
+        )
+    if not settings.https:
+        raise SettingsError(
+            "HEARTH_PUBLIC_URL",
+            f"must be an https:// address when --host is not loopback; {why}",
+        )
 
 
 def ice_servers(settings: Settings, now: float, member: str) -> list[IceServer]:

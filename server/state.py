@@ -8,6 +8,10 @@ Rules of this module:
   Redis client), e.g. `node_state(app).readiness = broker.ping`.
 - Hooks must fail fast: callers bound them with short timeouts and treat an exception as
   "unavailable", never as a crash.
+- `draining` turns true once, when the process is told to stop (server/drain.py), and never
+  back: from then on the node is not ready and takes no one new. `move_everyone` is the
+  drain's step that tells every seated member to resume elsewhere (server/meetings.py sets
+  it); it must not wait on the members, only start their closes.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ ReadinessCheck = Callable[[], Awaitable[bool]]
 """True when this node can serve meetings (e.g. Redis answers)."""
 LifespanHook = Callable[[Starlette], AbstractAsyncContextManager[None]]
 """Entered at start-up after the store and metrics exist, exited in reverse at shutdown."""
+MoveEveryone = Callable[[], Awaitable[int]]
+"""Close every seat on this node with the move code, keeping the seats; how many."""
 
 
 async def no_live_counts(_room_id: str) -> tuple[int, int]:
@@ -45,6 +51,10 @@ async def always_ready() -> bool:
     return True
 
 
+async def nobody_to_move() -> int:
+    return 0
+
+
 @dataclass(slots=True, eq=False)
 class NodeState:
     settings: Settings
@@ -53,6 +63,8 @@ class NodeState:
     live_counts: LiveCounts = no_live_counts
     on_room_deleted: RoomDeletedHook = nothing_on_delete
     readiness: ReadinessCheck = always_ready
+    move_everyone: MoveEveryone = nobody_to_move
+    draining: bool = False
 
 
 def node_state(source: Starlette | HTTPConnection) -> NodeState:

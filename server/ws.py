@@ -1,21 +1,30 @@
 """The WebSocket endpoint at `/ws`: a thin pump between ASGI and a signaling `Connection`.
 
-It counts the connection against its address's cap (refusing the handshake past it), picks
-the fastest outlet the server offers (`hearth.outlet`, see server/ws_protocol.py; any other
-ASGI server gets a queued outlet), and logs one line when a connection opens and one when it
-closes: ids and counts only, never an address, a name, a token or a payload.
+It refuses a handshake whose `Origin` is not this node's own page (cross-site WebSocket
+hijacking: another site's page, opened by a member, connecting with the member's network
+position), counts the connection against its address's cap (refusing the handshake past it),
+picks the fastest outlet the server offers (`hearth.outlet`, see server/ws_protocol.py; any
+other ASGI server gets a queued outlet), and logs one line when a connection opens and one when it
+closes: ids and counts only, never an address, an origin, a name, a token or a payload.
+
+Origins: with a public URL, only its origin; without one (`make run`, tests), only loopback
+pages over http. A handshake with no `Origin` passes: browsers always send one on a
+WebSocket, so its absence means a non-browser client (the Python client, the benchmarks),
+which a cross-site page cannot be.
 """
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 import structlog
 from starlette.types import Message, Receive, Scope, Send
 
 from server.ws_protocol import INLET_EXTENSION, OUTLET_EXTENSION
+from signaling.closes import Close
 from signaling.connection import Connection
 from signaling.node import Node
 from signaling.outlet import Outlet, QueueOutlet
@@ -23,23 +32,51 @@ from signaling.outlet import Outlet, QueueOutlet
 log = structlog.get_logger("hearth.ws")
 
 NodeLookup = Callable[[Scope], Node]
+# http://127.x.y.z, http://localhost, http://[::1], any port: a page served by this machine.
+LOOPBACK_ORIGIN = re.compile(rb"http://(127(\.[0-9]{1,3}){3}|localhost|\[::1\])(:[0-9]{1,5})?")
+REFUSED_ORIGIN = "bad_origin"  # its count in hearth_errors_total
+
+
+def origin_allowed(headers: Iterable[tuple[bytes, bytes]], public_origin: str | None) -> bool:
+    """True when every `Origin` header (usually one, often none) is the public URL's origin,
+    or, with no public URL, a loopback one. Compared as browsers send it: lower case
+    scheme and host, the default port left out."""
+    wanted = None if public_origin is None else public_origin.encode("ascii")
+    for name, value in headers:
+        if name != b"origin":
+            continue
+        value = value.strip().lower()
+        if wanted is not None:
+            if value != wanted:
+                return False
+        elif LOOPBACK_ORIGIN.fullmatch(value) is None:
+            return False
+    return True
 
 
 class WebSocketEndpoint:
-    """An ASGI app for one route; `node` is looked up per connection from the app state."""
+    """An ASGI app for one route; `node` is looked up per connection from the app state.
+    `public_origin` (Settings.public_origin) is the only page origin allowed; None: loopback
+    pages only."""
 
-    def __init__(self, node_of: NodeLookup) -> None:
+    def __init__(self, node_of: NodeLookup, public_origin: str | None = None) -> None:
         self._node_of = node_of
+        self._public_origin = public_origin
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         node = self._node_of(scope)
         message = await receive()
         if message["type"] != "websocket.connect":
             return
+        if not origin_allowed(scope.get("headers", ()), self._public_origin):
+            node.telemetry.error(REFUSED_ORIGIN)
+            log.info("connection refused", reason="origin")
+            await send({"type": "websocket.close", "code": Close.POLICY})  # before accept: a 403
+            return
         client = scope.get("client")
         address = client[0] if client else "unknown"
         if not node.addresses.connect(address):
-            await send({"type": "websocket.close", "code": 1008})  # before accept: a 403
+            await send({"type": "websocket.close", "code": Close.POLICY})  # before accept: a 403
             return
         conn_id = secrets.token_hex(4)
         started = time.monotonic()

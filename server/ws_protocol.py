@@ -29,18 +29,30 @@ one deques, ~3 KiB together) are replaced by lean equivalents with the same beha
 one consumer that uses them. And a closed connection is freed by reference counting: nothing
 of Hearth's holds its protocol strongly from below, and `HearthHttpProtocol`, uvicorn's HTTP
 protocol that upgrades it, lets go of its parser then (docs/decisions/009).
+
+Before any of that, `HearthHttpProtocol` bounds what a connection may cost before it has said
+what it wants: a request head larger than `head_bytes` (16 KiB) is answered 431, one not
+finished within `head_timeout` (10 s, HEARTH_HEAD_TIMEOUT_SECONDS) 408, and each closed; and
+one address may hold only so many connections whose first head is unfinished (the
+connections-per-address limit; a trusted proxy is exempt, as it speaks for many). Why:
+uvicorn's httptools protocol has neither bound (h11_max_incomplete_event_size is h11's,
+timeout_keep_alive runs only between requests), so 300 sockets that never finished a request
+stayed open past 70 s, and three unterminated 30 MB headers doubled a node's memory. The
+counting is per chunk and stops at the head: a WebSocket's frames never pass through it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import math
 import weakref
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.types import ASGIApp
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.frames import apply_mask  # type: ignore[attr-defined]  # C speedup when built
 from websockets.protocol import State
@@ -53,6 +65,9 @@ INLET_EXTENSION = "hearth.inlet"
 _FIN_BINARY = 0x82  # first header byte of a final binary frame with no extension bits
 _MASKED = 0x80
 DIRECT_PATH = "/ws"
+MAX_HEAD_BYTES = 16 * 1024  # request line and headers; browsers send ~1-2 KiB, proxies add some
+HEAD_TIMEOUT_SECONDS = 10.0
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class LeanQueue:
@@ -416,14 +431,133 @@ class HearthWebSocketProtocol(WebSocketsSansIOProtocol):
 
 
 class HearthHttpProtocol(HttpToolsProtocol):
-    """uvicorn's HTTP protocol, letting go of its parser once it has handed the connection to
+    """uvicorn's HTTP protocol, with the request head bounded in size and time (see the
+    module's docstring), letting go of its parser once it has handed the connection to
     the WebSocket protocol. The parser holds the protocol's callbacks and the protocol holds
     the parser: left as they are, every WebSocket connection leaves that cycle behind at its
     upgrade, and only a full collection frees it (docs/decisions/009)."""
 
+    head_bytes = MAX_HEAD_BYTES
+    head_timeout = HEAD_TIMEOUT_SECONDS
+    # Bound per server by `http_protocol_class`: None here, no cap.
+    unfinished_cap: int | None = None
+    unfinished: dict[str, int] | None = None  # address -> connections with an unfinished head
+    exempt: tuple[Network, ...] = ()  # trusted proxies: never capped
+
+    _head_timer: asyncio.TimerHandle | None = None
+    _head_open = True  # bytes now arriving belong to a request head
+    _head_seen = 0  # bytes received since the head began
+    _counted: str | None = None  # the address this connection counts against, while it does
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._head_timer = self.loop.call_later(self.head_timeout, self._head_too_slow)
+        if self.unfinished is not None and self.client is not None:
+            address = self.client[0]
+            held = self.unfinished.get(address, 0)
+            capped = self.unfinished_cap is not None and held >= self.unfinished_cap
+            if capped and not self._is_exempt(address):
+                transport.close()  # nothing asked yet, so nothing to answer
+                return
+            self.unfinished[address] = held + 1
+            self._counted = address
+
+    def _is_exempt(self, address: str) -> bool:
+        if not self.exempt:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in self.exempt)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._head_open:
+            super().data_received(data)
+            return
+        self._head_seen += len(data)
+        super().data_received(data)
+        # Still in the head after this chunk: the parser holds it all (llhttp hands a header
+        # over only when it ends), so this is the moment to stop a huge one.
+        if self._head_open and self._head_seen > self.head_bytes:
+            self._refuse(431, b"Request header fields too large.")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._head_timer is None:  # the next request on a kept-alive connection
+            self._head_timer = self.loop.call_later(self.head_timeout, self._head_too_slow)
+
+    def on_headers_complete(self) -> None:
+        self._head_finished()
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._head_open, self._head_seen = True, 0  # whatever comes next starts a head
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._head_finished()
+        super().connection_lost(exc)
+
+    def _head_finished(self) -> None:
+        self._head_open = False
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+        address, self._counted = self._counted, None
+        if address is not None and self.unfinished is not None:
+            held = self.unfinished.get(address, 0) - 1
+            if held > 0:
+                self.unfinished[address] = held
+            else:
+                self.unfinished.pop(address, None)
+
+    def _head_too_slow(self) -> None:
+        self._head_timer = None
+        self._refuse(408, b"Request head not finished in time.")
+
+    def _refuse(self, status: int, body: bytes) -> None:
+        """Answer `status` and close, or only close while an earlier pipelined response is
+        still being written (an answer now would land inside it)."""
+        self._head_finished()
+        if self.transport.is_closing():
+            return
+        if self.cycle is None or self.cycle.response_complete:
+            self.transport.write(
+                b"".join(
+                    [
+                        STATUS_LINE[status],
+                        b"content-type: text/plain; charset=utf-8\r\n",
+                        b"content-length: %d\r\n" % len(body),
+                        b"x-content-type-options: nosniff\r\n",
+                        b"cache-control: no-store\r\n",
+                        b"connection: close\r\n\r\n",
+                        body,
+                    ]
+                )
+            )
+        self.transport.close()
+
     def handle_websocket_upgrade(self) -> None:
         super().handle_websocket_upgrade()
         self.parser = None  # type: ignore[assignment]  # never fed again: the transport moved on
+
+
+def http_protocol_class(
+    head_timeout: float, unfinished_per_address: int, trusted_proxies: Sequence[str] = ()
+) -> type[HearthHttpProtocol]:
+    """An HTTP protocol class bound to this node's head timeout and cap of connections with
+    an unfinished first head per address (uvicorn instantiates it per connection)."""
+    return type(
+        "BoundHearthHttpProtocol",
+        (HearthHttpProtocol,),
+        {
+            "head_timeout": head_timeout,
+            "unfinished_cap": unfinished_per_address,
+            "unfinished": {},
+            "exempt": tuple(ipaddress.ip_network(p, strict=False) for p in trusted_proxies),
+        },
+    )
 
 
 def protocol_class(

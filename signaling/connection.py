@@ -196,6 +196,7 @@ class Connection:
                 "epoch": local.epoch,
                 "now": now,
                 "ice": self.node.ice(self.member, now),
+                "ice_policy": self.node.ice_policy,
                 "resumed": False,
                 "seq": local.seq,
                 "state": snapshot(local.state, self.member, self.info),
@@ -481,6 +482,7 @@ class Connection:
             "epoch": commit.epoch,
             "now": commit.now,
             "ice": self.node.ice(self.member, commit.now),
+            "ice_policy": self.node.ice_policy,
             "resumed": bool(resumed),
         }
         if missed is None:

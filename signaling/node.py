@@ -8,7 +8,7 @@ WebSocket to a `signaling.connection.Connection` that uses it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Protocol
+from typing import Literal, Protocol
 
 from rooms import AnyCommand, AnyEvent, MemberId, RoomId, RoomInfo, RoomState, decide
 from rooms.state import Role
@@ -70,6 +70,9 @@ class NoTelemetry:
 
 
 IceServers = Callable[[MemberId, float], list[dict[str, object]]]
+# The browsers' RTCPeerConnection iceTransportPolicy, sent in `welcome` beside `ice`. "relay"
+# sends all media through TURN, so members never learn each other's IP addresses.
+IcePolicy = Literal["all", "relay"]
 
 
 def no_ice(member: MemberId, now: float) -> list[dict[str, object]]:
@@ -85,6 +88,7 @@ class Node:
         limits: Limits,
         grace_seconds: float,
         ice: IceServers = no_ice,
+        ice_policy: IcePolicy = "all",
         telemetry: Telemetry | None = None,
     ) -> None:
         self.broker = broker
@@ -92,6 +96,7 @@ class Node:
         self.limits = limits
         self.grace_seconds = grace_seconds
         self.ice = ice
+        self.ice_policy: IcePolicy = ice_policy
         self.telemetry: Telemetry = telemetry or NoTelemetry()
         self.codec = Codec(limits)
         self.hub = Hub(self.codec, on_fanout=self._fanout)

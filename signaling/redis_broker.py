@@ -237,6 +237,12 @@ class RedisBroker:
             stored = w.Stored.of(dict(zip(raw[::2], raw[1::2], strict=True)))
             if feed.seed(stored.epoch, stored.seq, stored.room_state(), stored.v):
                 self._keeper.want_sync(feed)
+            elif stored.epoch:
+                # The listener's observers (the timers) learn the room's deadlines now, not
+                # at its next commit: a room can arrive with no event at all, its members
+                # moved here from a draining node (server/drain.py).
+                seeded = Commit(room, feed.epoch, (), feed.state, self._link.clock(), feed.seq)
+                self._tell(lambda lst: lst.on_commit(seeded))
         except BaseException:
             if self._feeds.get(room) is feed:
                 del self._feeds[room]

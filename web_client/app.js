@@ -203,7 +203,7 @@ class App {
     this.view = viewFromWelcome(frame, this.view && this.view.me === frame.me ? this.view : null);
     this.setCrisis(this.view.state.crisis);
     if (wasLobby && !this.view.state.lobby) announce(t("letIn"), true);
-    this.mesh?.setIceServers(this.session.ice);
+    this.mesh?.setIceServers(this.session.ice, this.session.icePolicy);
     this.render();
   }
 
@@ -571,7 +571,7 @@ class App {
   updateMesh(view) {
     if (!this.mesh || this.mesh.me !== view.me) {
       this.mesh?.close();
-      const mesh = new Mesh({ me: view.me, iceServers: this.session.ice, sendSignal: (to, data) => this.session.signal(to, data), candidateFilter });
+      const mesh = new Mesh({ me: view.me, iceServers: this.session.ice, iceTransportPolicy: this.session.icePolicy, sendSignal: (to, data) => this.session.signal(to, data), candidateFilter });
       mesh.setReceiveVideo(this.prefs.receiveVideo);
       mesh.setSendVideo(!this.prefs.audioOnly && !!this.stream?.getVideoTracks()[0]?.enabled);
       mesh.setLocalStream(this.stream);

@@ -75,14 +75,17 @@ function randomId() {
  */
 export class Mesh extends EventTarget {
   /**
-   * @param {{me: string, iceServers: RTCIceServer[],
+   * `iceTransportPolicy` "relay" (the host's HEARTH_ICE_POLICY) gathers only TURN relay
+   * candidates, so no peer ever learns another member's address.
+   * @param {{me: string, iceServers: RTCIceServer[], iceTransportPolicy?: RTCIceTransportPolicy,
    *   sendSignal: (to: string, data: Record<string, any>) => void,
    *   candidateFilter?: ((line: string) => boolean) | null}} options
    */
-  constructor({ me, iceServers, sendSignal, candidateFilter = null }) {
+  constructor({ me, iceServers, iceTransportPolicy = "all", sendSignal, candidateFilter = null }) {
     super();
     this.me = me;
     this.iceServers = iceServers;
+    this.iceTransportPolicy = iceTransportPolicy;
     this.sendSignal = sendSignal;
     this.candidateFilter = candidateFilter;
     /** @type {Map<string, Peer>} */
@@ -103,12 +106,16 @@ export class Mesh extends EventTarget {
     if (this.trace.length > 200) this.trace.shift();
   }
 
-  /** @param {RTCIceServer[]} iceServers */
-  setIceServers(iceServers) {
+  /**
+   * A new welcome's ICE configuration (fresh TURN credentials, the host's policy).
+   * @param {RTCIceServer[]} iceServers @param {RTCIceTransportPolicy} [iceTransportPolicy]
+   */
+  setIceServers(iceServers, iceTransportPolicy = this.iceTransportPolicy) {
     this.iceServers = iceServers;
+    this.iceTransportPolicy = iceTransportPolicy;
     for (const peer of this.peers.values()) {
       try {
-        peer.pc.setConfiguration({ ...peer.pc.getConfiguration(), iceServers });
+        peer.pc.setConfiguration({ ...peer.pc.getConfiguration(), iceServers, iceTransportPolicy });
       } catch {
         /* a configuration the connection cannot take: the next connection will */
       }
@@ -157,7 +164,7 @@ export class Mesh extends EventTarget {
    * @param {string} id @param {boolean} [askForOffer] @returns {Peer}
    */
   connect(id, askForOffer = true) {
-    const pc = new RTCPeerConnection({ iceServers: this.iceServers });
+    const pc = new RTCPeerConnection({ iceServers: this.iceServers, iceTransportPolicy: this.iceTransportPolicy });
     /** @type {Peer} */
     const peer = {
       pc,

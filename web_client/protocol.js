@@ -5,7 +5,8 @@
 //   promises, so it can be read and tested as the protocol alone.
 // - One WebSocket at a time. A socket that drops for a resumable reason (network, GOING_AWAY,
 //   TOO_SLOW, INTERNAL, an unanswered ping) is replaced with backoff, and the seat is resumed
-//   with the last resume token and seq. Closes that end the seat (removed, left, ended,
+//   with the last resume token and seq. After MOVING (a draining node: the seat is kept) the
+//   first try goes at once, with no backoff: the load balancer sends it to another node. Closes that end the seat (removed, left, ended,
 //   replaced) end the session instead.
 // - Requests (`cmd`, `chat`) carry ids that are never reused for a seat, even across a
 //   reload: the counter lives beside the resume token in the tab's sessionStorage, since the
@@ -23,6 +24,7 @@ export const CLOSE = Object.freeze({
   POLICY: 1008,
   TOO_BIG: 1009,
   INTERNAL: 1011,
+  MOVING: 1012,
   REMOVED: 4000,
   REPLACED: 4001,
   TOO_SLOW: 4002,
@@ -128,6 +130,8 @@ export class Session extends EventTarget {
     this.resumeToken = "";
     /** @type {any[]} the last welcome's ICE servers */
     this.ice = [];
+    /** @type {RTCIceTransportPolicy} the last welcome's: "relay" hides addresses from peers */
+    this.icePolicy = "all";
     /** Server clock minus local clock, seconds. */
     this.offset = 0;
     this.bestRtt = Infinity;
@@ -258,6 +262,7 @@ export class Session extends EventTarget {
     this.seq = frame.seq;
     this.resumeToken = frame.resume;
     this.ice = Array.isArray(frame.ice) ? frame.ice : [];
+    this.icePolicy = frame.ice_policy === "relay" ? "relay" : "all";
     this.hasView = true;
     this.attempt = 0;
     this.greeting = { t: "hello", resume: frame.resume, seq: frame.seq };
@@ -317,7 +322,8 @@ export class Session extends EventTarget {
       reject(new RequestError("network", "could not connect"));
       return;
     }
-    const backoff = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)] * (0.75 + Math.random() / 2);
+    const atOnce = code === CLOSE.MOVING && this.attempt === 0;
+    const backoff = atOnce ? 0 : BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)] * (0.75 + Math.random() / 2);
     const delay = Math.max(backoff, this.holdUntil - performance.now());
     this.attempt += 1;
     this.setStatus("reconnecting");

@@ -113,6 +113,9 @@ def test_flags_and_variables_are_unique() -> None:
         ({}, {"HEARTH_PING_TIMEOUT_SECONDS": "0"}, "HEARTH_PING_TIMEOUT_SECONDS"),
         ({}, {"HEARTH_TURN_URLS": "turn:t.example"}, "HEARTH_TURN_URLS"),  # needs a secret
         ({"grace_seconds": "120"}, {"HEARTH_HISTORY_SECONDS": "60"}, "HEARTH_HISTORY_SECONDS"),
+        ({}, {"HEARTH_ICE_POLICY": "none"}, "HEARTH_ICE_POLICY"),
+        ({"ice_policy": "Relay"}, {}, "--ice-policy"),
+        ({}, {"HEARTH_ICE_POLICY": "relay"}, "HEARTH_ICE_POLICY"),  # relay-only needs TURN
     ],
 )
 def test_bad_values_name_their_source_in_one_line(
@@ -149,6 +152,16 @@ def test_links_carry_the_token_in_the_fragment() -> None:
     assert Settings(host="::1").base_url == "http://[::1]:8000"
     public = Settings(public_url="https://c.example")
     assert public.room_url("abc", "tok") == "https://c.example/r/abc#tok"
+
+
+def test_ice_policy_is_all_unless_the_host_asks_for_relay_with_turn() -> None:
+    assert load().ice_policy == "all"
+    turn = {"HEARTH_TURN_URLS": "turn:t.example:3478", "HEARTH_TURN_SECRET": "s3cret"}
+    assert load(**turn, HEARTH_ICE_POLICY="relay").ice_policy == "relay"
+    assert load({"ice_policy": "all"}, **turn, HEARTH_ICE_POLICY="relay").ice_policy == "all"
+    assert load({"ice_policy": "relay"}, **turn).ice_policy == "relay"
+    with pytest.raises(SettingsError, match="relay needs HEARTH_TURN_URLS"):
+        load(HEARTH_STUN_URLS="stun:s.example:3478", HEARTH_ICE_POLICY="relay")
 
 
 def test_ice_servers_without_configuration_is_empty() -> None:

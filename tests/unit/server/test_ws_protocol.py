@@ -30,6 +30,7 @@ from server.ws_protocol import (
     OUTLET_EXTENSION,
     HearthHttpProtocol,
     HearthWebSocketProtocol,
+    http_protocol_class,
     protocol_class,
 )
 from signaling.closes import Close
@@ -442,4 +443,29 @@ async def test_the_upgrade_leaves_no_http_protocol_behind(no_collector: None) ->
     assert gone() is None
     await settle(set(ws.tasks))
     assert ws.handshake_complete
+    close_protocol(ws)
+
+
+async def test_only_unfinished_heads_count_against_the_address_cap() -> None:
+    cls = http_protocol_class(head_timeout=10.0, unfinished_per_address=2)
+    config = Config(app=idle_app, ws=protocol_class(256 * 1024), http=cls, lifespan="off")
+    config.load()
+    state = ServerState()
+    upgraded = cls(config, state, {})
+    upgraded.connection_made(RecordingTransport())
+    send_handshake(upgraded)  # its head is finished: it no longer counts
+    assert cls.unfinished == {}
+    waiting = [cls(config, state, {}) for _ in range(3)]
+    transports = [RecordingTransport() for _ in waiting]
+    for proto, transport in zip(waiting, transports, strict=True):
+        proto.connection_made(transport)
+    assert cls.unfinished == {"127.0.0.1": 2}
+    assert [t.closing for t in transports] == [False, False, True]  # the third: over the cap
+    waiting[0].data_received(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert cls.unfinished == {"127.0.0.1": 1}
+    for proto in waiting:
+        proto.connection_lost(None)
+    assert cls.unfinished == {}
+    ws = upgraded.transport.get_protocol()
+    await settle(set(ws.tasks) | set(state.tasks))
     close_protocol(ws)
