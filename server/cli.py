@@ -1,4 +1,4 @@
-"""The `hearth` command: serve a node, create and list rooms.
+"""The `hearth` command: serve a node, check its configuration, create and list rooms.
 
 Rules of this module:
 - Settings are built once, from flags and `HEARTH_*` variables (`server.settings`); a bad
@@ -18,10 +18,12 @@ import json
 import os
 import sqlite3
 import sys
+import time
 import urllib.request
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
+from server import host_check
 from server.app import create_app, hearth_version, open_store
 from server.logs import configure_logging
 from server.room_store import (
@@ -69,6 +71,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--demo", action="store_true", help='create (or refresh the links of) "Demo circle"'
     )
+
+    # `check` takes exactly serve's settings, so it checks what `serve` would run with.
+    check = commands.add_parser(
+        "check", help="check this node's configuration (Redis, TURN, addresses) and say what to fix"
+    )
+    check_limits = check.add_argument_group("limits (each also HEARTH_<NAME>)")
+    for option in OPTIONS:
+        group = check_limits if option.limit else check
+        group.add_argument(option.flag, dest=option.name, metavar="VALUE", help=option.help)
 
     room = commands.add_parser("room", help="create and list rooms")
     room_commands = room.add_subparsers(dest="room_command", required=True, metavar="ACTION")
@@ -205,15 +216,21 @@ async def _before_serving(settings: Settings, demo: bool) -> None:
 def _serve(settings: Settings, demo: bool) -> int:
     import uvicorn  # here, not at the top: `hearth room ...` need not load a server
 
+    from server.drain import DrainingServer
+    from server.settings import validate_for_serve
     from server.ws import WebSocketEndpoint
-    from server.ws_protocol import HearthHttpProtocol, protocol_class
+    from server.ws_protocol import http_protocol_class, protocol_class
 
+    validate_for_serve(settings)  # before anything starts: one line and exit 2
     configure_logging(settings.log_format)
     asyncio.run(_before_serving(settings, demo))
     limits = settings.limits
     app = create_app(settings)
     # /ws goes straight to its endpoint, without Starlette's stack (server/ws_protocol.py).
-    direct = WebSocketEndpoint(lambda _scope: app.state.signaling)
+    direct = WebSocketEndpoint(lambda _scope: app.state.signaling, settings.public_origin)
+    # X-Forwarded-For only from the configured proxies (uvicorn would believe 127.0.0.1 by
+    # default: anyone on the machine, or any local process, could forge its address).
+    trusted = list(settings.trusted_proxies)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -226,12 +243,16 @@ def _serve(settings: Settings, demo: bool) -> int:
         access_log=False,  # who came when is nobody's business; see server/logs.py
         log_config=None,  # logging is ours: configure_logging above
         loop="uvloop",
-        http=HearthHttpProtocol,  # uvicorn's httptools protocol, without a cycle per upgrade
+        # uvicorn's httptools protocol, without a cycle per upgrade, its request head bounded
+        http=http_protocol_class(
+            settings.head_timeout_seconds, limits.connections_per_ip, settings.trusted_proxies
+        ),
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted,  # never None: uvicorn would read FORWARDED_ALLOW_IPS
         lifespan="on",
         server_header=False,
-        timeout_graceful_shutdown=5,
     )
-    server = uvicorn.Server(config)
+    server = DrainingServer(config, app, settings.drain_seconds)  # SIGTERM drains
     server.run()
     return 0 if server.started else STARTUP_FAILED
 
@@ -239,6 +260,8 @@ def _serve(settings: Settings, demo: bool) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     flags = {option.name: getattr(args, option.name, None) for option in OPTIONS}
+    if args.command == "check":  # it reports a bad setting itself, as one of its findings
+        return host_check.run(flags, os.environ, time.time())
     try:
         settings = load_settings(flags, os.environ)
         if args.command == "serve":

@@ -19,6 +19,9 @@ Rules of this module:
 - Non-trickle: the answer carries every ICE candidate, gathered within
   `ANSWER_TIMEOUT_SECONDS`. The ICE servers are the host's (`HEARTH_STUN_URLS`, TURN), never
   aiortc's default public STUN server: with none configured, only host candidates.
+- The page's side uses the host's servers too (`browser_ice_servers`, handed out with
+  `POST /api/preview`, so only to holders of a valid link), with TURN credentials that live
+  `CHECK_TURN_TTL_SECONDS` at most: the check tries the paths the meeting will use.
 - It carries no meeting data, so it needs no token; it is outside the admin API's bearer
   guard by sitting above the /api mount in the route list.
 - Private: nothing about a peer, its SDP or its address is logged, only counts, durations
@@ -35,7 +38,7 @@ import json
 import math
 import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final, Literal
 
 import structlog
@@ -54,7 +57,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from server.metrics import CheckOutcome, Metrics
-from server.settings import Settings, ice_servers
+from server.settings import IceServer, Settings, ice_servers
 from server.state import node_state
 
 MAX_BODY_BYTES: Final = 64 * 1024
@@ -66,8 +69,12 @@ MAX_MESSAGE_CHARS: Final = 1024
 # A page pinging every 20 ms for 15 s sends 750; past this, messages are dropped (as loss).
 MAX_ECHOES: Final = 2000
 RATE_WINDOW_SECONDS: Final = 60.0
-# The TURN REST username of the echo peer's own allocations.
+# The TURN REST usernames of the echo peer's own allocations and of the page's.
 TURN_MEMBER: Final = "echo-peer"
+CHECK_PAGE_MEMBER: Final = "prejoin-check"
+# Long enough for someone to linger on the join page and run the check again; a credential
+# that leaks from it is worth little (a meeting's own come with its welcome).
+CHECK_TURN_TTL_SECONDS: Final = 600
 NO_STORE: Final = {"Cache-Control": "no-store"}
 
 EndReason = Literal["expired", "ended", "invalid", "failed", "shutdown"]
@@ -192,6 +199,14 @@ def rtc_configuration(settings: Settings, now: float) -> RTCConfiguration:
             )
         )
     return RTCConfiguration(iceServers=servers)
+
+
+def browser_ice_servers(settings: Settings, now: float) -> list[IceServer]:
+    """The RTCIceServer list for the join page's side of the check: the host's STUN and TURN
+    servers, TURN credentials valid for `CHECK_TURN_TTL_SECONDS` (or less, if the host's
+    own TTL is shorter). `now` is wall-clock time: the TURN server checks the expiry."""
+    ttl = min(CHECK_TURN_TTL_SECONDS, settings.turn_ttl_seconds)
+    return ice_servers(replace(settings, turn_ttl_seconds=ttl), now, CHECK_PAGE_MEMBER)
 
 
 @dataclass(eq=False)

@@ -5,7 +5,8 @@ resources) before accepting them, and `hello` needs `accept: true` with an invit
 the page asks for them first with the room id and the token from its link:
 
     POST /api/preview  {"room": "r8Qx...", "token": "..."}
-    200 {"name", "guidelines", "crisis", "share_seconds", "role": "member" | "facilitator"}
+    200 {"name", "guidelines", "crisis", "share_seconds", "role": "member" | "facilitator",
+         "ice", "ice_policy"}   the RTCIceServer list and policy for the connection check
     404 {"error": "bad_token"}     unknown or deleted room, wrong or rotated token (one answer)
     429 {"error": "rate_limited"}  past `hello_per_minute` for this address
     400 {"error": "invalid"}       not a JSON object of two short strings
@@ -24,7 +25,9 @@ from typing import Final
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from server.echo import browser_ice_servers
 from server.meetings import signaling_node
+from server.state import node_state
 
 MAX_BODY_BYTES: Final = 1024
 MAX_FIELD_CHARS: Final = 128
@@ -66,5 +69,9 @@ async def preview(request: Request) -> Response:
             "crisis": info.crisis,
             "share_seconds": info.share_seconds,
             "role": role.value,
+            # The pre-join check tries the host's STUN/TURN (short-lived credentials) with the
+            # meeting's policy; only a valid link gets them (server/echo.py).
+            "ice": browser_ice_servers(node_state(request).settings, time.time()),
+            "ice_policy": node_state(request).settings.ice_policy,
         }
     )

@@ -8,6 +8,9 @@
 //   named "check" echoes JSON `{n, t}` messages, which give round-trip time and loss; the
 //   audio (and video, when offered) comes back too. 503 `{"error":"busy"}` when too many
 //   checks run, 429 when this address asked too often. The server ends the peer after ~15 s.
+// - ICE: the host's STUN/TURN servers and policy, as POST /api/preview hands them out (with
+//   TURN credentials that live minutes), so the check tries the paths a meeting will use;
+//   with none given, host candidates only, never a public STUN server the host did not name.
 
 const GATHER_MS = 3000;
 const OPEN_MS = 6000;
@@ -48,15 +51,16 @@ function opened(channel) {
 
 /**
  * Run the check with this stream's tracks (clones: the preview keeps its own).
- * @param {{stream: MediaStream|null, url?: string, candidateFilter?: ((line: string) => boolean)|null}} options
+ * @param {{stream: MediaStream|null, url?: string, candidateFilter?: ((line: string) => boolean)|null,
+ *   iceServers?: RTCIceServer[], iceTransportPolicy?: RTCIceTransportPolicy}} options
  * @returns {Promise<CheckResult>}
  */
-export async function checkConnection({ stream, url = "/api/check", candidateFilter = null }) {
+export async function checkConnection({ stream, url = "/api/check", candidateFilter = null, iceServers = [], iceTransportPolicy = "all" }) {
   /** @type {CheckResult} */
   const untested = { verdict: "untested", rttMs: null, loss: null, mediaBack: false };
   let pc = null;
   try {
-    pc = new RTCPeerConnection({ iceServers: [] });
+    pc = new RTCPeerConnection({ iceServers, iceTransportPolicy });
     // Unordered and never retransmitted, so a lost probe stays lost and shows as loss.
     const channel = pc.createDataChannel("check", { ordered: false, maxRetransmits: 0 });
     // At most one audio and one video track, each sent (sendrecv): the echo peer reads

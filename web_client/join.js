@@ -13,7 +13,8 @@ import { icon } from "./icons.js";
 
 /**
  * @typedef {import("./media.js").Prefs} Prefs
- * @typedef {{name: string, guidelines: string, crisis: string, share_seconds: number, role: string}} Preview
+ * @typedef {{name: string, guidelines: string, crisis: string, share_seconds: number, role: string,
+ *   ice?: RTCIceServer[], ice_policy?: RTCIceTransportPolicy}} Preview
  * @typedef {{name: string, accept: boolean, stream: MediaStream|null}} JoinChoice
  */
 
@@ -57,6 +58,8 @@ export class JoinScreen {
     this.stopLevel = () => {};
     this.role = "member";
     this.checked = false;
+    /** @type {Promise<Preview|null|"unavailable">} */
+    this.preview = Promise.resolve("unavailable");
     /** @type {Promise<void>} */
     this.mediaReady = Promise.resolve();
     this.el = this.build();
@@ -137,6 +140,7 @@ export class JoinScreen {
     fill(main, this.el);
     this.nameInput.focus();
     const preview = fetchPreview(this.o.room, this.o.token);
+    this.preview = preview; // the connection check waits for its ICE servers
     this.mediaReady = this.openDevices();
     const p = await preview;
     if (p === null) {
@@ -254,7 +258,10 @@ export class JoinScreen {
   async runCheck() {
     this.checkButton.disabled = true;
     setText(this.checkResult, t("checkRunning"));
-    const result = await checkConnection({ stream: this.stream, candidateFilter: this.o.candidateFilter });
+    // The host's STUN/TURN from the preview; without them the check still runs, host-only.
+    const p = await this.preview;
+    const ice = p && typeof p === "object" ? { iceServers: p.ice || [], iceTransportPolicy: p.ice_policy || "all" } : {};
+    const result = await checkConnection({ stream: this.stream, candidateFilter: this.o.candidateFilter, ...ice });
     const key = { good: "checkGood", audio: "checkAudio", poor: "checkPoor", busy: "checkBusy", untested: "checkUntested" }[result.verdict];
     let text = t(key);
     if (result.rttMs !== null && result.loss !== null) {

@@ -38,6 +38,8 @@ def test_a_valid_token_shows_the_room_and_the_role(node: Node) -> None:
         "crisis": "Call 112.",
         "share_seconds": 240,
         "role": "member",
+        "ice": [],  # no STUN/TURN configured: the connection check stays host-only
+        "ice_policy": "all",
     }
     assert answer.headers["cache-control"] == "no-store"
     assert "content-security-policy" in answer.headers
