@@ -473,6 +473,9 @@ class Connection:
         assert self.info is not None
         viewer = viewer_of(commit.state, self.member)
         assert viewer is not None
+        # The node's view of the room, which signals are checked against, knows what this
+        # welcome says: a resume may commit no event to teach it (signaling/hub.py `learn`).
+        self.node.hub.learn(commit)
         self._token = str(token)
         frame: dict[str, object] = {
             "t": "welcome",

@@ -9,6 +9,11 @@ Rules:
   flushed after the welcome, so the first frame is always the welcome and no seq is missed.
 - After delivery, events that end a seat (removed, denied, left, meeting ended) close that
   connection with the matching close code.
+- The room's view here (`LocalRoom`: who is admitted, against which signals are checked)
+  never waits for the room's next event: a seat's welcome hands over the state its hello or
+  resume read (`learn`), which a view that is empty (the node just began serving the room)
+  or behind in the same epoch takes. A resume after a drain or a crash commits no event.
+  Within an epoch the view never goes back to an older seq.
 """
 
 from __future__ import annotations
@@ -105,6 +110,18 @@ class Hub:
         local = self.rooms.get(room)
         return local.state if local is not None else None
 
+    def learn(self, commit: Commit) -> None:
+        """A seat's hello or resume read the room as `commit` (its welcome is built from it).
+        The view here takes it when empty, or behind in the same epoch: a resume moved from
+        a draining or dead node commits no event, and the commit RedisBroker's `subscribe`
+        tells of the room came before the seat's `LocalRoom` existed. Another epoch is left
+        to the broker's stream, whose commit of it refreshes every seat."""
+        local = self.rooms.get(commit.room)
+        if local is None or not commit.epoch:
+            return
+        if not local.epoch or (local.epoch == commit.epoch and local.seq < commit.seq):
+            local.epoch, local.seq, local.state = commit.epoch, commit.seq, commit.state
+
     # --- the broker's listener ------------------------------------------------------------
 
     def on_commit(self, commit: Commit) -> None:
@@ -112,7 +129,8 @@ class Hub:
         if local is not None:
             started = time.perf_counter()
             restarted = bool(local.epoch) and commit.epoch != local.epoch
-            local.epoch, local.seq, local.state = commit.epoch, commit.seq, commit.state
+            if restarted or commit.seq >= local.seq:  # not behind what a welcome taught it
+                local.epoch, local.seq, local.state = commit.epoch, commit.seq, commit.state
             sent = self._deliver(local, commit.epoch, commit.events)
             if restarted:
                 # Old seqs mean nothing in the new epoch: each seat gets the room afresh.

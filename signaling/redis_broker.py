@@ -153,7 +153,22 @@ class RedisBroker:
     async def transact(
         self, room: RoomId, decide: Decision, *, dedupe: str | None = None
     ) -> Commit | Duplicate:
-        return await self._transactor.transact(room, decide, dedupe)
+        result = await self._transactor.transact(room, decide, dedupe)
+        if isinstance(result, Commit) and not result.events:
+            await self._heard_up_to(result)
+        return result
+
+    async def _heard_up_to(self, commit: Commit) -> None:
+        """A commit without events says where the room stood when it was read (a resume
+        after a drain: the seat was kept, so nothing changed). Like any other commit, it
+        returns once the listener has heard the room up to there: a connection waiting for
+        its welcome holds those events and skips the ones its welcome covers, rather than
+        being sent them a second time after it. Bounded: on timeout, the caller goes on."""
+        feed = self._feeds.get(commit.room)
+        if feed is None or not commit.epoch or feed.delivered(commit.epoch, commit.seq):
+            return
+        self._keeper.want_sync(feed, GAP_WAIT)  # pub/sub may yet bring them; else the log
+        await feed.wait(commit.epoch, commit.seq, self._link.timing.transact_seconds)
 
     # --- reading ---------------------------------------------------------------------------
 
