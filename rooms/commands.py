@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from rooms.ids import MemberId, TurnId
-from rooms.state import OrderPreset, Role, RoundKind
+from rooms.state import OrderPreset, Returning, Role, RoundKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +101,14 @@ class SetSuccessor(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class SetReturning(Command):
+    """Whether people let in earlier in this meeting come back without knocking."""
+
+    OP = "set_returning"
+    returning: Returning
+
+
+@dataclass(frozen=True, slots=True)
 class StepAway(Command):
     OP = "away"
 
@@ -152,7 +160,7 @@ class SetOrder(Command):
 class StartRound(Command):
     OP = "start_round"
     seconds: int
-    overtime: int = 0
+    overtime: int | None = None  # None: the piece moves only when someone moves it
     order: OrderPreset = OrderPreset.MANUAL
     kind: RoundKind = RoundKind.SHARE
     second_pass: bool = True
@@ -237,6 +245,14 @@ class AskSupport(Command):
 
 
 @dataclass(frozen=True, slots=True)
+class MarkSupportSeen(Command):
+    """A facilitator has read support note `note` (its id) and will look after it."""
+
+    OP = "support_seen"
+    note: int
+
+
+@dataclass(frozen=True, slots=True)
 class SendChat(Command):
     """From a `chat` frame, not a `cmd`; exactly one of `text` and `box` (ciphertext)."""
 
@@ -309,6 +325,7 @@ AnyCommand = (
     | Demote
     | HandOver
     | SetSuccessor
+    | SetReturning
     | StepAway
     | ComeBack
     | Leave
@@ -331,6 +348,7 @@ AnyCommand = (
     | LowerHand
     | CallOn
     | AskSupport
+    | MarkSupportSeen
     | SendChat
     | React
     | Arrive
@@ -355,6 +373,7 @@ OPS: dict[str, type[AnyCommand]] = {
         Demote,
         HandOver,
         SetSuccessor,
+        SetReturning,
         StepAway,
         ComeBack,
         Leave,
@@ -377,6 +396,7 @@ OPS: dict[str, type[AnyCommand]] = {
         LowerHand,
         CallOn,
         AskSupport,
+        MarkSupportSeen,
     )
 }
 

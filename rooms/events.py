@@ -153,7 +153,7 @@ class RoundStarted(Event):
     TYPE = "round_started"
     kind: str
     seconds: int
-    overtime: int
+    overtime: int | None  # None: the piece never moves on by itself
     second_pass: bool
 
 
@@ -162,7 +162,8 @@ class TurnStarted(Event):
     """A turn begins: the talking piece reaches `speaker`.
 
     `back` marks the piece returned to the previous speaker; the one who held it gets their
-    turn again later. A turn that starts while the circle is held starts paused.
+    turn again later. A turn that starts while the circle is held starts paused. `next` is
+    who gets the piece on `next` from this turn (None: the round would end).
     """
 
     TYPE = "turn"
@@ -172,6 +173,17 @@ class TurnStarted(Event):
     seconds: float
     pass_no: int
     back: bool = False
+    pause_reason: str | None = None  # a turn starts paused only while the circle is held
+    next: MemberId | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NextChanged(Event):
+    """Who gets the piece on `next` changed without a turn starting (a reorder, someone
+    leaving, stepping away or coming back); None: the round would end."""
+
+    TYPE = "next_changed"
+    next: MemberId | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +232,7 @@ class TimerChanged(Event):
     remaining: float | None
     seconds: float
     time_up: bool
+    pause_reason: str | None = None  # while paused: "facilitator" | "no_facilitator"
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,11 +291,23 @@ class Reacted(Event):
 
 @dataclass(frozen=True, slots=True)
 class SupportAsked(Event):
+    """A support note: kept in state (`notes`) for the facilitators until one marks it seen."""
+
     TYPE = "support"
     AUDIENCE = FACILITATORS
     from_: MemberId
     text: str
     at: float
+    id: int = 0  # the note's id, for `support_seen`
+    name: str = ""  # the sender's name as they wrote it
+
+
+@dataclass(frozen=True, slots=True)
+class SupportSeen(Event):
+    TYPE = "support_seen"
+    AUDIENCE = FACILITATORS
+    note: int
+    by: MemberId
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,6 +359,13 @@ class SuccessorSet(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class ReturningSet(Event):
+    TYPE = "returning_set"
+    AUDIENCE = FACILITATORS
+    returning: str  # "welcome" | "knock"
+
+
+@dataclass(frozen=True, slots=True)
 class Held(Event):
     """No facilitator is left: the round is paused and the lobby waits until one returns."""
 
@@ -365,6 +397,7 @@ AnyEvent = (
     | OrderSet
     | RoundStarted
     | TurnStarted
+    | NextChanged
     | Passed
     | Skipped
     | Finished
@@ -378,6 +411,7 @@ AnyEvent = (
     | ChatSent
     | Reacted
     | SupportAsked
+    | SupportSeen
     | TopicSet
     | Locked
     | Unlocked
@@ -385,6 +419,7 @@ AnyEvent = (
     | Unmuted
     | RoleChanged
     | SuccessorSet
+    | ReturningSet
     | Held
     | Unheld
     | MeetingEnded
@@ -406,6 +441,7 @@ EVENT_TYPES: dict[str, type[AnyEvent]] = {
         OrderSet,
         RoundStarted,
         TurnStarted,
+        NextChanged,
         Passed,
         Skipped,
         Finished,
@@ -419,6 +455,7 @@ EVENT_TYPES: dict[str, type[AnyEvent]] = {
         ChatSent,
         Reacted,
         SupportAsked,
+        SupportSeen,
         TopicSet,
         Locked,
         Unlocked,
@@ -426,6 +463,7 @@ EVENT_TYPES: dict[str, type[AnyEvent]] = {
         Unmuted,
         RoleChanged,
         SuccessorSet,
+        ReturningSet,
         Held,
         Unheld,
         MeetingEnded,

@@ -13,7 +13,18 @@ from typing import assert_never
 
 from rooms import events as e
 from rooms.ids import MemberId
-from rooms.state import Person, Role, RoomState, Round, RoundKind, Turn
+from rooms.state import (
+    MAX_SUPPORT_NOTES,
+    PauseReason,
+    Person,
+    Returning,
+    Role,
+    RoomState,
+    Round,
+    RoundKind,
+    SupportNote,
+    Turn,
+)
 
 
 def replay(events: Iterable[e.AnyEvent], state: RoomState | None = None) -> RoomState:
@@ -33,20 +44,32 @@ def evolve(state: RoomState, event: e.AnyEvent) -> RoomState:
                 arrivals=s.arrivals + 1,
             )
         case e.Admitted():
+            s = _known(s, event)
             if s.person(event.member) is not None:
                 return _update(s, event.member, waiting=False, role=Role(event.role))
             person = _person(s, event.member, event.name, Role(event.role), event.key, False)
             return replace(s, people=(*s.people, person), arrivals=s.arrivals + 1)
         case e.LobbyMessage() | e.LobbyPosition() | e.ChatSent() | e.Reacted():
             return s
-        case e.SupportAsked() | e.Finished():
+        case e.Finished():
             return s
+        case e.NextChanged():  # a reading of the state for clients, derived, not stored
+            return s
+        case e.SupportAsked():
+            note = SupportNote(event.id, event.from_, event.name, event.text, event.at)
+            notes = (*s.notes, note)[-MAX_SUPPORT_NOTES:]
+            return replace(s, notes=notes, notes_made=max(s.notes_made, event.id))
+        case e.SupportSeen():
+            notes = tuple(replace(n, seen=True) if n.id == event.note else n for n in s.notes)
+            return replace(s, notes=notes)
         case e.Passed():
             return _passed(s, event)
         case e.TimeUp():
             return _time_up(s, event)
-        case e.Denied() | e.Left() | e.Removed():
-            return _without(s, event.member, block=isinstance(event, e.Removed) and event.block)
+        case e.Denied() | e.Left():
+            return _without(s, event.member, block=False)
+        case e.Removed():
+            return _without(s, event.member, block=event.block, removed=True)
         case e.Reconnecting():
             return _update(s, event.member, reconnecting_since=event.since)
         case e.Away():
@@ -98,12 +121,14 @@ def evolve(state: RoomState, event: e.AnyEvent) -> RoomState:
             return s
         case e.SuccessorSet():
             return replace(s, successor=event.member)
+        case e.ReturningSet():
+            return replace(s, returning=Returning(event.returning))
         case e.Held():
             return replace(s, held=True)
         case e.Unheld():
             return replace(s, held=False)
         case e.MeetingEnded():
-            return replace(s, ended=True, round=None, hands=(), floor=None)
+            return replace(s, ended=True, round=None, hands=(), floor=None, notes=())
         case _:
             assert_never(event)
 
@@ -127,12 +152,22 @@ def _add(ids: tuple[MemberId, ...], member: MemberId) -> tuple[MemberId, ...]:
     return ids if member in ids else (*ids, member)
 
 
-def _without(s: RoomState, member: MemberId, *, block: bool) -> RoomState:
-    """The person is gone: from the people, the order, the hands, the floor and the piece."""
+def _known(s: RoomState, event: e.Admitted) -> RoomState:
+    """Remember the browser of someone let in, so they may return (`returning`)."""
+    person = s.person(event.member)
+    key = person.key if person is not None else event.key
+    return replace(s, known_keys=s.known_keys | {key}) if key else s
+
+
+def _without(s: RoomState, member: MemberId, *, block: bool, removed: bool = False) -> RoomState:
+    """The person is gone: from the people, the order, the hands, the floor and the piece.
+    Someone removed must knock to come back (or, blocked, cannot)."""
     person = s.person(member)
-    blocked = s.blocked_keys
+    blocked, known = s.blocked_keys, s.known_keys
     if block and person is not None and person.key:
         blocked = blocked | {person.key}
+    if removed and person is not None:
+        known = known - {person.key}
     rnd = s.round
     if rnd is not None and rnd.turn is not None and rnd.turn.speaker == member:
         rnd = replace(rnd, turn=None)
@@ -145,6 +180,7 @@ def _without(s: RoomState, member: MemberId, *, block: bool) -> RoomState:
         successor=None if s.successor == member else s.successor,
         round=rnd,
         blocked_keys=blocked,
+        known_keys=known,
     )
 
 
@@ -159,6 +195,7 @@ def _turn(s: RoomState, event: e.TurnStarted) -> RoomState:
         seconds=event.seconds,
         deadline=event.deadline,
         remaining=event.seconds if paused else None,
+        pause_reason=_reason(event.pause_reason) if paused else None,
     )
     if event.back and rnd.history:
         old, old_pass = rnd.history[-1]
@@ -212,8 +249,14 @@ def _timer(s: RoomState, event: e.TimerChanged) -> RoomState:
         remaining=event.remaining,
         seconds=event.seconds,
         time_up=event.time_up,
+        pause_reason=_reason(event.pause_reason) if event.paused else None,
     )
     return replace(s, round=replace(rnd, turn=turn))
+
+
+def _reason(reason: str | None) -> PauseReason:
+    # An event from before reasons were recorded was a facilitator's pause.
+    return PauseReason.FACILITATOR if reason is None else PauseReason(reason)
 
 
 def _time_up(s: RoomState, event: e.TimeUp) -> RoomState:

@@ -39,6 +39,7 @@ WHO_MAY: dict[type[c.AnyCommand], frozenset[Place]] = {
     c.Demote: FACILITATOR,
     c.HandOver: FACILITATOR,
     c.SetSuccessor: FACILITATOR,
+    c.SetReturning: FACILITATOR,
     c.StepAway: ADMITTED,
     c.ComeBack: ADMITTED,
     c.Leave: ANYONE_PRESENT,
@@ -62,6 +63,7 @@ WHO_MAY: dict[type[c.AnyCommand], frozenset[Place]] = {
     c.CallOn: FACILITATOR,
     # Someone in distress while still waiting may reach the facilitators too.
     c.AskSupport: ANYONE_PRESENT,
+    c.MarkSupportSeen: FACILITATOR,
     c.SendChat: ADMITTED,
     c.React: ADMITTED,
     c.Arrive: NODE,

@@ -25,11 +25,27 @@ class RoundKind(StrEnum):
     CHECK_OUT = "check_out"
 
 
+class PauseReason(StrEnum):
+    """Why a turn's timer stands still: a fact the engine records, so no client guesses."""
+
+    FACILITATOR = "facilitator"  # a facilitator paused it, or holds it since coming back
+    NO_FACILITATOR = "no_facilitator"  # the last facilitator went: the circle is held
+
+
 class OrderPreset(StrEnum):
     MANUAL = "manual"
     ARRIVAL = "arrival"
     SHUFFLE = "shuffle"
     FACILITATOR_LAST = "facilitator_last"
+
+
+class Returning(StrEnum):
+    """How someone let in earlier in this meeting comes back through the link after their
+    seat ended (dropped past the grace period, or left): straight into the circle, or
+    through the lobby like anyone new. A facilitator chooses; welcome by default."""
+
+    WELCOME = "welcome"
+    KNOCK = "knock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +81,7 @@ class Turn:
     deadline: float | None
     remaining: float | None
     time_up: bool = False
+    pause_reason: PauseReason | None = None  # set while paused
 
     @property
     def paused(self) -> bool:
@@ -77,7 +94,7 @@ class Round:
 
     kind: RoundKind
     seconds: int
-    overtime: int
+    overtime: int | None  # seconds past the deadline before the piece moves; None: never
     second_pass: bool
     pass_no: int = 1
     spoken: tuple[MemberId, ...] = ()  # had the piece in the first pass, current included
@@ -85,6 +102,27 @@ class Round:
     second_spoken: tuple[MemberId, ...] = ()  # had the piece in the second pass
     history: tuple[tuple[MemberId, int], ...] = ()  # (speaker, pass) turn by turn, for `back`
     turn: Turn | None = None
+
+
+# Support notes a room keeps for its facilitators: the newest this many, so a flood can't
+# grow the state (and every facilitator's snapshot) without bound.
+MAX_SUPPORT_NOTES = 50
+
+
+@dataclass(frozen=True, slots=True)
+class SupportNote:
+    """A private "I need support" note, kept for the facilitators until one marks it seen.
+
+    `name` is the sender's name when they wrote it: a facilitator must still know whom to
+    check in with after the sender has left.
+    """
+
+    id: int
+    from_: MemberId
+    name: str
+    text: str
+    at: float
+    seen: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +138,12 @@ class RoomState:
     ended: bool = False
     successor: MemberId | None = None  # who takes the role if the last facilitator goes
     blocked_keys: frozenset[str] = frozenset()
+    returning: Returning = Returning.WELCOME
+    known_keys: frozenset[str] = frozenset()  # browsers let in this meeting (not removed)
     arrivals: int = 0
     turns: int = 0
+    notes: tuple[SupportNote, ...] = ()  # support notes, oldest first; facilitators only
+    notes_made: int = 0  # the last note's id: ids are never reused within a meeting
 
     def person(self, member: MemberId) -> Person | None:
         for p in self.people:

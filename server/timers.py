@@ -2,7 +2,8 @@
 
 Two kinds of deadline, both derived from room state, never remembered apart from it:
 - a turn's: `rooms.next_wakeup(state)` says when `TurnTimeUp(turn_id)` is due (the deadline,
-  then the end of overtime);
+  then, only in a round started with `overtime`, the end of it; without, nothing more is
+  scheduled after the `time_up` cue, and the piece stays until someone moves it);
 - a lost connection's: a `reconnecting` event's `since` plus the grace period is when
   `GraceExpired(member, since)` is due.
 

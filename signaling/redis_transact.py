@@ -1,13 +1,13 @@
 """One `transact` of the Redis broker: read, decide here, compare-and-set, deliver.
 
 The fast path, ONE round trip, for decisions whose events leave the state as it is (chat,
-reactions, support notes, lobby messages: the events `evolve` returns the state unchanged
-for) in a room this node serves: the decision runs on the feed's mirror of the room, with
-`now` from the local estimate of the shared clock (`Link.clock`), and the `append` script
-adds its events if the room is still at the mirror's epoch and state version `v`, which
-makes the mirror exactly the stored state. A stale mirror (STALE), a decision that changes
-the state, makes no events or is refused, goes the full path, which decides again on what
-Redis holds.
+reactions, lobby messages: the events `evolve` returns the state unchanged for; support
+notes are kept in state, so they go the full path) in a room this node serves: the
+decision runs on the feed's mirror of the room, with `now` from the local estimate of the
+shared clock (`Link.clock`), and the `append` script adds its events if the room is still at
+the mirror's epoch and state version `v`, which makes the mirror exactly the stored state.
+A stale mirror (STALE), a decision that changes the state, makes no events or is refused,
+goes the full path, which decides again on what Redis holds.
 
 The full path, two round trips when nobody else writes the room: (1) a pipeline of `TIME`,
 `HGETALL` of the room's hash and, with a dedupe key, its entry in the dedupe set; (2) the

@@ -40,6 +40,7 @@ def decide(
     else:
         assert actor is not None  # the policy gives a place other than NODE only to people
         _person(d, command, actor, place)
+    circle.announce_next(d, state)
     return d.events
 
 
@@ -88,6 +89,8 @@ def _person(d: Draft, cmd: c.AnyCommand, me: MemberId, place: Place) -> None:
             people.hand_over(d, cmd, me)
         case c.SetSuccessor():
             people.set_successor(d, cmd)
+        case c.SetReturning():
+            lobby.set_returning(d, cmd)
         case c.StepAway():
             people.step_away(d, me)
         case c.ComeBack():
@@ -132,6 +135,8 @@ def _person(d: Draft, cmd: c.AnyCommand, me: MemberId, place: Place) -> None:
             hands.call_on(d, cmd)
         case c.AskSupport():
             words.support(d, cmd, me)
+        case c.MarkSupportSeen():
+            words.support_seen(d, cmd, me)
         case c.Arrive() | c.Disconnect() | c.Reconnect() | c.GraceExpired() | c.TurnTimeUp():
             raise NotAllowed("Only the server can do that.")
         case _:

@@ -11,18 +11,22 @@ The rules, as circles run them:
 - `back` returns the piece to the previous speaker; the one who held it gets it again next.
 - A turn has an absolute deadline. While the circle is held (no facilitator), new turns
   start paused.
+- Who is next is worked out here once (`plan`), for moving the piece and for telling people
+  "you're next" alike; clients never derive it.
 """
 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 
 from rooms import commands as c
 from rooms import events as e
 from rooms.decide.draft import Draft
 from rooms.errors import Invalid, NotAllowed
+from rooms.evolve import evolve
 from rooms.ids import MemberId, TurnId
-from rooms.state import OrderPreset, Role, RoomState, Round, Turn
+from rooms.state import OrderPreset, PauseReason, Role, RoomState, Round, Turn
 
 MAX_SHARE_SECONDS = 2 * 60 * 60
 MAX_OVERTIME_SECONDS = 60 * 60
@@ -44,7 +48,7 @@ def start_round(d: Draft, cmd: c.StartRound) -> None:
         raise Invalid("A round is already running. End it before starting another.")
     if not 1 <= cmd.seconds <= MAX_SHARE_SECONDS:
         raise Invalid("The time per share must be between 1 second and 2 hours.")
-    if not 0 <= cmd.overtime <= MAX_OVERTIME_SECONDS:
+    if cmd.overtime is not None and not 0 <= cmd.overtime <= MAX_OVERTIME_SECONDS:
         raise Invalid("Overtime must be between 0 seconds and 1 hour.")
     order = preset_order(s, OrderPreset(cmd.order), cmd.seed)
     if not order:
@@ -77,37 +81,76 @@ def _shuffle_key(seed: int, member: MemberId) -> bytes:
     return hashlib.sha256(f"{seed}:{member}".encode()).digest()
 
 
-def next_speaker(s: RoomState) -> tuple[MemberId, int] | None:
-    """Who gets the piece next, and in which pass; None when the round is complete."""
+def plan(s: RoomState) -> tuple[list[tuple[MemberId, int]], tuple[MemberId, int] | None]:
+    """What `next` does from here: whom the piece passes over for being away (with the
+    pass), and who gets it in which pass; None when the round would end.
+
+    The one rule behind both `advance` and `upcoming`, so who is told "you're next" is who
+    gets the piece: the first in the order who has not had it this round, then (with a second
+    pass) those who passed, in order. Someone away is passed over, and counts as passed, so
+    may be passed over again in the second pass.
+    """
     r = s.round
     if r is None:
-        return None
+        return [], None
+    away = {p.id for p in s.people if p.away}
+    over: list[tuple[MemberId, int]] = []
+    passed = set(r.passed)
     for m in s.order:
-        if m not in r.spoken:
-            return m, 1
+        if m in r.spoken:
+            continue
+        if m not in away:
+            return over, (m, 1)
+        over.append((m, 1))
+        passed.add(m)
     if r.second_pass:
         for m in s.order:
-            if m in r.passed and m not in r.second_spoken:
-                return m, 2
-    return None
+            if m not in passed or m in r.second_spoken:
+                continue
+            if m not in away:
+                return over, (m, 2)
+            over.append((m, 2))
+    return over, None
+
+
+def upcoming(s: RoomState) -> MemberId | None:
+    """Who gets the piece on `next` (the snapshot's and the `turn` event's `next`)."""
+    _, to = plan(s)
+    return None if to is None else to[0]
 
 
 def advance(d: Draft) -> None:
     """Move the piece to the next speaker, skipping anyone away; end the round when done."""
-    # Each skip marks someone as having had the piece in a pass, so two passes over the
-    # people bound the loop.
-    for _ in range(2 * len(d.state.people) + 2):
-        nxt = next_speaker(d.state)
-        if nxt is None:
-            break
-        member, pass_no = nxt
-        person = d.state.person(member)
-        if person is not None and person.away:
-            d.emit(e.Skipped(member, None, pass_no, auto=True))
-            continue
-        start_turn(d, member, pass_no)
+    over, to = plan(d.state)
+    for member, pass_no in over:
+        d.emit(e.Skipped(member, None, pass_no, auto=True))
+    if to is None:
+        d.emit(e.RoundEnded("complete"))
         return
-    d.emit(e.RoundEnded("complete"))
+    start_turn(d, *to)
+
+
+def announce_next(d: Draft, before: RoomState) -> None:
+    """After a decision, tell the circle who is next if that changed and no `turn` said so.
+
+    Clients know `upcoming(before)` (from a snapshot, a `turn` or a `next_changed`); a reorder,
+    a departure, someone stepping away or back can change it without a turn starting.
+    """
+    if d.state.round is None or all(type(ev) in _QUIET for ev in d.events):
+        return
+    told = upcoming(before)
+    for ev in d.events:
+        if isinstance(ev, e.TurnStarted | e.NextChanged):
+            told = ev.next
+    now = upcoming(d.state)
+    if now != told:
+        d.emit(e.NextChanged(now))
+
+
+# Frequent events that never change who is next: no need to work it out after them.
+_QUIET: frozenset[type[e.AnyEvent]] = frozenset(
+    {e.ChatSent, e.Reacted, e.TimeUp, e.TimerChanged, e.HandRaised, e.HandLowered}
+)
 
 
 def start_turn(d: Draft, member: MemberId, pass_no: int, *, back: bool = False) -> None:
@@ -115,7 +158,12 @@ def start_turn(d: Draft, member: MemberId, pass_no: int, *, back: bool = False) 
     assert s.round is not None
     seconds = float(s.round.seconds)
     deadline = None if s.held else d.now + seconds
-    d.emit(e.TurnStarted(TurnId(str(s.turns + 1)), member, deadline, seconds, pass_no, back))
+    reason = PauseReason.NO_FACILITATOR.value if s.held else None
+    started = e.TurnStarted(
+        TurnId(str(s.turns + 1)), member, deadline, seconds, pass_no, back, pause_reason=reason
+    )
+    # Who is next is read from the state this turn leads to.
+    d.emit(replace(started, next=upcoming(evolve(s, started))))
 
 
 def running(s: RoomState) -> tuple[Round, Turn]:

@@ -5,6 +5,13 @@ in the lobby until a facilitator lets them in; a locked room refuses new arrival
 members are not arrivals), and a browser blocked by `remove` with `block` cannot come back
 during this meeting. People waiting never see who is in the circle; each is told their place
 in line whenever it changes.
+
+Someone let in earlier in this meeting whose seat has ended (dropped past the grace period,
+or left) and who comes back through the link from the same browser (`key`) goes straight
+back into the circle while the room's `returning` is `welcome` (the default; a facilitator
+may set `knock`) and a facilitator is there, locked room or not: they are not new. They
+pass through the lobby in the same step (`joined_lobby`, then `admitted`), so their history
+starts like anyone's. Removal forgets the browser (it knocks again); with `block`, refuses it.
 """
 
 from __future__ import annotations
@@ -12,9 +19,10 @@ from __future__ import annotations
 from rooms import commands as c
 from rooms import events as e
 from rooms.decide.draft import Draft
+from rooms.decide.timer import pause_for
 from rooms.errors import Invalid, NotAllowed, RoomLocked
 from rooms.ids import MemberId
-from rooms.state import Person, Role, RoomState
+from rooms.state import PauseReason, Person, Returning, Role, RoomState
 
 
 def arrive(d: Draft, cmd: c.Arrive) -> None:
@@ -32,12 +40,36 @@ def arrive(d: Draft, cmd: c.Arrive) -> None:
             d.emit(e.OrderSet((*d.state.order, cmd.member)))
         if d.state.held:
             d.emit(e.Unheld())
+            # The turn paused for want of a facilitator is now theirs to unpause: say so.
+            pause_for(d, PauseReason.FACILITATOR)
         return
     if cmd.key and cmd.key in s.blocked_keys:
         raise NotAllowed("You can't rejoin this meeting.")
-    if s.locked:
+    welcome = returns(s, cmd.key)
+    if s.locked and not welcome:
         raise RoomLocked("This room is locked right now. Please ask the facilitator.")
     d.emit(e.JoinedLobby(cmd.member, name, len(s.lobby()) + 1, cmd.key))
+    if welcome:
+        d.emit(e.Admitted(cmd.member, name, Role.MEMBER.value))
+        d.emit(e.OrderSet((*d.state.order, cmd.member)))
+
+
+def returns(s: RoomState, key: str) -> bool:
+    """Whether this browser, let in earlier this meeting, comes straight back into the circle:
+    while the room welcomes returners and a facilitator is there (with none, the lobby waits
+    for one, as it does for everyone)."""
+    return (
+        bool(key)
+        and key in s.known_keys
+        and s.returning is Returning.WELCOME
+        and bool(s.facilitators())
+    )
+
+
+def set_returning(d: Draft, cmd: c.SetReturning) -> None:
+    if d.state.returning is cmd.returning:
+        raise Invalid("That is already the setting.")
+    d.emit(e.ReturningSet(cmd.returning.value))
 
 
 def admit(d: Draft, cmd: c.Admit) -> None:

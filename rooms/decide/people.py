@@ -20,10 +20,10 @@ from rooms import events as e
 from rooms.decide.circle import advance
 from rooms.decide.draft import Draft
 from rooms.decide.lobby import reposition
-from rooms.decide.timer import pause_event
+from rooms.decide.timer import pause_for
 from rooms.errors import Invalid, NotAllowed
 from rooms.ids import MemberId
-from rooms.state import Person, Role
+from rooms.state import PauseReason, Person, Role
 
 
 def leave(d: Draft, actor: MemberId) -> None:
@@ -68,9 +68,7 @@ def ensure_facilitator(d: Draft) -> None:
         return
     if s.held:
         return
-    turn = s.round.turn if s.round is not None else None
-    if turn is not None and turn.deadline is not None:
-        d.emit(pause_event(s, d.now))
+    pause_for(d, PauseReason.NO_FACILITATOR)
     d.emit(e.Held())
 
 

@@ -1,7 +1,10 @@
 """Chat, reactions, support notes, the topic, the lobby message, lock and end.
 
 Chat and reactions change no state but still become events, so they get sequence numbers,
-reach the right audience and survive a reconnect. Support notes reach facilitators only.
+reach the right audience and survive a reconnect. Support notes reach facilitators only,
+and stay in the room's state (the newest `MAX_SUPPORT_NOTES`) until a facilitator marks them
+seen, so a reload or a co-facilitator promoted later still finds them. Marking a note seen
+twice (two facilitators at once) changes nothing and is not an error: both meant the same.
 Length limits are configuration and are checked at the wire; here only emptiness is refused.
 """
 
@@ -36,7 +39,18 @@ def support(d: Draft, cmd: c.AskSupport, actor: MemberId) -> None:
     text = cmd.text.strip()
     if not text:
         raise Invalid("Please write a few words for the facilitators.")
-    d.emit(e.SupportAsked(actor, text, d.now))
+    person = d.state.person(actor)
+    name = person.name if person is not None else ""
+    d.emit(e.SupportAsked(actor, text, d.now, d.state.notes_made + 1, name))
+
+
+def support_seen(d: Draft, cmd: c.MarkSupportSeen, actor: MemberId) -> None:
+    for note in d.state.notes:
+        if note.id == cmd.note:
+            if not note.seen:
+                d.emit(e.SupportSeen(note.id, actor))
+            return
+    raise Invalid("That support note isn't here any more.")
 
 
 def set_topic(d: Draft, cmd: c.SetTopic) -> None:

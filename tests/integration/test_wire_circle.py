@@ -187,12 +187,13 @@ async def test_round_with_pass_done_and_second_pass(g: Gathering) -> None:
     await fay.command("start_round", seconds=60)
     for viewer in c.everyone:
         started = await expect(viewer, "round_started")
-        assert started == {**started, "kind": "share", "seconds": 60, "overtime": 0}
+        assert started == {**started, "kind": "share", "seconds": 60, "overtime": None}
         assert started["second_pass"] is True
         turn = await expect(viewer, "turn", speaker=ann.me, pass_no=1)
         assert sent + 60 - 1 <= turn["deadline"] <= time.time() + 60 + 1
         assert turn["seconds"] == 60
         assert turn["back"] is False
+        assert turn["next"] == bob.me
 
     await refused("not_allowed", bob.command("pass"))  # only the speaker passes
     await refused("not_allowed", bob.command("done"))
@@ -452,8 +453,13 @@ async def test_support_note_reaches_facilitators_only(g: Gathering) -> None:
     assert note["at"] > 0
     await gus.command("support", text="Can I talk to someone?")  # from the lobby, too
     await expect(fay, "support", **{"from": gus.me})
+    await fay.command("support_seen", note=note["id"])  # kept for facilitators until seen
+    await expect(fay, "support_seen", note=note["id"], by=fay.me)
+    await refused("not_allowed", bob.command("support_seen", note=note["id"]))
     await settle(ann, bob, gus)
-    assert "support" not in types(bob, since=at_bob) + types(gus, since=at_gus) + types(ann)
+    others = types(bob, since=at_bob) + types(gus, since=at_gus) + types(ann)
+    assert "support" not in others
+    assert "support_seen" not in others
     await refused("invalid", ann.command("support", text="  "))
 
 
@@ -524,6 +530,36 @@ async def test_leave(g: Gathering) -> None:
     await expect(second, "lobby_position", member=second.me, position=1)
     await settle(bob)
     assert types(bob, since=at) == ["left"]
+
+
+async def test_returning_people_come_straight_back_unless_the_room_asks_them_to_knock(
+    g: Gathering,
+) -> None:
+    room = await g.room()
+    fay = await g.facilitator(room)
+    ann = await g.admitted(room, fay, "Ann", key="browser-of-ann")
+    bob = await g.admitted(room, fay, "Bob", key="browser-of-bob")
+    assert fay.welcome["state"]["returning"] == "welcome"  # on by default, for facilitators
+    assert bob.welcome["state"]["returning"] is None
+    await ann.command("leave")
+    assert await ann.wait_closed() == Close.LEFT
+
+    # The same browser through the link again: straight into the circle, as a new seat.
+    back = await g.hello(room, room.invite, "Ann", key="browser-of-ann")
+    assert back.welcome["state"]["lobby"] is False
+    assert back.me in back.welcome["state"]["order"]
+    await expect(bob, "admitted", member=back.me, name="Ann", role="member")
+
+    await refused("not_allowed", bob.command("set_returning", returning="knock"))
+    await refused("invalid", fay.command("set_returning", returning="sometimes"))
+    at = mark(bob)
+    await fay.command("set_returning", returning="knock")
+    await expect(fay, "returning_set", returning="knock")
+    await back.command("leave")
+    again = await g.guest(room, "Ann", key="browser-of-ann")  # asserts the lobby
+    await expect(fay, "joined_lobby", member=again.me)
+    await settle(bob)
+    assert "returning_set" not in types(bob, since=at)  # facilitators only
 
 
 async def test_end_meeting_closes_everyone(g: Gathering) -> None:
@@ -615,6 +651,7 @@ COVERED = {
     "demote": test_promote_and_demote,
     "hand_over": test_hand_over,
     "set_successor": test_successor_takes_over_when_the_last_facilitator_leaves,
+    "set_returning": test_returning_people_come_straight_back_unless_the_room_asks_them_to_knock,
     "away": test_away_and_present_and_the_piece_skips_the_absent,
     "present": test_away_and_present_and_the_piece_skips_the_absent,
     "leave": test_leave,
@@ -637,6 +674,7 @@ COVERED = {
     "lower_hand": test_hands_call_on_and_the_floor,
     "call_on": test_hands_call_on_and_the_floor,
     "support": test_support_note_reaches_facilitators_only,
+    "support_seen": test_support_note_reaches_facilitators_only,
 }
 
 

@@ -1,6 +1,7 @@
 """Deadlines that fire with nobody acting, on a real node: a share's time running out, the
-piece moving on after overtime, a paused turn that never times out, an extended deadline,
-and a dropped member's grace period ending (the node runs with HEARTH_GRACE_SECONDS=1).
+piece moving on after overtime (and staying without it), a paused turn that never times out,
+an extended deadline, and a dropped member's grace period ending (the node runs with
+HEARTH_GRACE_SECONDS=1). Who is next, as the node tells it, rides along.
 
 Timing is the point here, so these tests measure it, with margins for a shared machine:
 a deadline's event may come a little late, never early.
@@ -163,3 +164,53 @@ async def test_back_within_the_grace_keeps_the_seat(g: Gathering) -> None:
     assert seen(bob, "left") == []
     await ann.command("done")  # still the speaker
     await expect(bob, "turn", speaker=bob.me)
+
+
+async def test_without_overtime_the_deadline_is_a_cue_and_the_piece_stays(g: Gathering) -> None:
+    c = await g.circle(2)
+    fay, (ann, bob) = c.fac, c.members
+    await fay.command("start_round", seconds=1)  # no overtime: the default
+    started = await expect(bob, "round_started")
+    assert started["overtime"] is None
+    turn = await expect(bob, "turn", speaker=ann.me)
+    assert turn["next"] == bob.me
+    for viewer in c.everyone:
+        up = await expect(viewer, "time_up", turn_id=turn["turn_id"])
+        assert up["speaker"] == ann.me
+    at = mark(bob)
+    await asyncio.sleep(2.0 + LATE)  # well past where overtime 0 or 1 would have moved it
+    await settle(fay, ann, bob)
+    assert seen(bob, "turn", since=at) == []
+    assert len(seen(bob, "time_up")) == 1
+    # A newcomer's snapshot tells the same: Ann holds the piece, over time, Bob is next.
+    late = await g.facilitator(c.room, "Gil")
+    shown = late.welcome["state"]["round"]
+    assert (shown["speaker"], shown["time_up"], shown["next"]) == (ann.me, True, bob.me)
+    assert shown["overtime"] is None
+    # The piece moves when the speaker finishes.
+    await ann.command("done")
+    moved = await expect(bob, "turn", since=at, speaker=bob.me)
+    assert moved["next"] == late.me  # a facilitator arriving mid-round joins the order
+
+
+async def test_who_is_next_follows_the_circle_without_a_turn(g: Gathering) -> None:
+    c = await g.circle(3)
+    fay, (ann, bob, cy) = c.fac, c.members
+    await fay.command("start_round", seconds=60)
+    turn = await expect(cy, "turn", speaker=ann.me)
+    assert turn["next"] == bob.me
+    at = mark(cy)
+    await bob.command("away")
+    changed = await expect(cy, "next_changed", since=at)
+    assert changed["next"] == cy.me
+    at = mark(cy)
+    await bob.command("present")
+    changed = await expect(cy, "next_changed", since=at)
+    assert changed["next"] == bob.me
+    at = mark(cy)
+    await fay.command("set_order", members=[ann.me, cy.me, bob.me])
+    changed = await expect(cy, "next_changed", since=at)
+    assert changed["next"] == cy.me
+    await ann.command("done")
+    moved = await expect(cy, "turn", since=at, speaker=cy.me)
+    assert moved["next"] == bob.me

@@ -10,7 +10,7 @@ from __future__ import annotations
 from rooms import commands as c
 from rooms import events as e
 from rooms.ids import TurnId
-from rooms.state import OrderPreset, Role, RoundKind
+from rooms.state import OrderPreset, Returning, Role, RoundKind
 from tests.unit.rooms.scenario import W1, A, B, F, key_of
 
 T1 = TurnId("1")
@@ -28,12 +28,13 @@ EVENTS: tuple[e.AnyEvent, ...] = (
     e.Present(W1, "reconnecting", waiting=True),
     e.OrderSet((A, B)),
     e.RoundStarted("check_in", 90, 15, False),
-    e.TurnStarted(T1, A, 1060.0, 60.0, 2, back=True),
+    e.TurnStarted(T1, A, 1060.0, 60.0, 2, back=True, next=B),
+    e.NextChanged(B),
     e.Passed(A, T1, 1),
     e.Skipped(A, None, 2, auto=True),
     e.Finished(A, T1),
     e.TimeUp(T1, A),
-    e.TimerChanged(T1, None, True, -2.5, 75.0, True),
+    e.TimerChanged(T1, None, True, -2.5, 75.0, True, "no_facilitator"),
     e.RoundEnded("ended"),
     e.HandRaised(A),
     e.HandLowered(A, F),
@@ -41,7 +42,8 @@ EVENTS: tuple[e.AnyEvent, ...] = (
     e.FloorCleared(A),
     e.ChatSent(A, 7, None, b"\x00\x01sealed", 1000.25),
     e.Reacted(A, "🙏"),
-    e.SupportAsked(A, "I'm finding tonight hard.", 1000.75),
+    e.SupportAsked(A, "I'm finding tonight hard.", 1000.75, 3, "Ama"),
+    e.SupportSeen(3, F),
     e.TopicSet("Gratitude"),
     e.Locked(),
     e.Unlocked(),
@@ -49,6 +51,7 @@ EVENTS: tuple[e.AnyEvent, ...] = (
     e.Unmuted(A),
     e.RoleChanged(A, "facilitator", "promoted"),
     e.SuccessorSet(A),
+    e.ReturningSet("knock"),
     e.Held(),
     e.Unheld(),
     e.MeetingEnded(),
@@ -66,6 +69,7 @@ COMMANDS: tuple[c.AnyCommand, ...] = (
     c.Demote(F),
     c.HandOver(B),
     c.SetSuccessor(B),
+    c.SetReturning(Returning.KNOCK),
     c.StepAway(),
     c.ComeBack(),
     c.Leave(),
@@ -88,6 +92,7 @@ COMMANDS: tuple[c.AnyCommand, ...] = (
     c.LowerHand(B),
     c.CallOn(B),
     c.AskSupport("Please check in with me"),
+    c.MarkSupportSeen(1),
     c.SendChat(1, "hi"),
     c.React("❤️"),
     c.Arrive(W1, "Wren", Role.MEMBER, key_of(W1)),

@@ -104,6 +104,22 @@ def a_round(seconds: int = 60, now: float = T0, **options: object) -> Step:
     return by(F, c.StartRound(seconds, **options), now)  # type: ignore[arg-type]
 
 
+class Unchecked:
+    """A field value equal to anything, for the fields a story does not look at."""
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "<unchecked>"
+
+
+UNCHECKED = Unchecked()
+
+
 def turn(
     speaker: MemberId,
     n: int,
@@ -113,10 +129,25 @@ def turn(
     pass_no: int = 1,
     back: bool = False,
     paused: bool = False,
+    next: MemberId | Unchecked | None = UNCHECKED,
 ) -> e.TurnStarted:
-    """The `turn` event of the n-th turn of the meeting, started at `at`."""
+    """The `turn` event of the n-th turn of the meeting, started at `at`.
+
+    `next` (who the engine says is next) is compared only when a story passes it: stories
+    about who is next say so, the others are about something else.
+    """
     deadline = None if paused else at + seconds
-    return e.TurnStarted(TurnId(str(n)), speaker, deadline, float(seconds), pass_no, back)
+    return e.TurnStarted(
+        TurnId(str(n)),
+        speaker,
+        deadline,
+        float(seconds),
+        pass_no,
+        back,
+        # While the circle is held (the only time a turn starts paused), it says so.
+        pause_reason="no_facilitator" if paused else None,
+        next=next,  # type: ignore[arg-type]
+    )
 
 
 Setup = Step | e.Event | Iterable["Setup"]

@@ -163,7 +163,7 @@ def test_a_member_sees_neither_the_lobby_nor_support_notes_nor_the_successor() -
     # The samples of left, removed, reconnecting and present are about someone waiting.
     assert hidden == {
         "joined_lobby", "lobby_message", "lobby_position", "denied", "left", "removed",
-        "reconnecting", "present", "support", "successor_set",
+        "reconnecting", "present", "support", "support_seen", "successor_set", "returning_set",
     }  # fmt: skip
 
 

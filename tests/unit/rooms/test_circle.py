@@ -14,6 +14,7 @@ from rooms.commands import (
     EndRound,
     GraceExpired,
     Leave,
+    Lock,
     Next,
     PassTurn,
     RaiseHand,
@@ -23,14 +24,19 @@ from rooms.commands import (
     StartRound,
     StepAway,
 )
-from rooms.decide.circle import next_speaker
+from rooms.decide.circle import plan, upcoming
 from rooms.errors import Invalid, NotAllowed
 from rooms.events import (
     Admitted,
+    Away,
     Finished,
+    HandRaised,
     Left,
+    Locked,
+    NextChanged,
     OrderSet,
     Passed,
+    Present,
     Removed,
     RoundEnded,
     RoundStarted,
@@ -56,7 +62,7 @@ from tests.unit.rooms.scenario import (
     turn,
 )
 
-SHARE = RoundStarted("share", 60, 0, True)
+SHARE = RoundStarted("share", 60, None, True)
 
 
 def in_round(*more: object, **options: object) -> Scenario:
@@ -190,7 +196,7 @@ def test_the_time_per_share_must_be_between_a_second_and_two_hours(seconds: int)
 @pytest.mark.parametrize("seconds", [1, 2 * 60 * 60])
 def test_the_time_per_share_bounds_are_inclusive(seconds: int) -> None:
     given(room()).when(StartRound(seconds), F).then(
-        RoundStarted("share", seconds, 0, True), turn(A, 1, seconds=seconds)
+        RoundStarted("share", seconds, None, True), turn(A, 1, seconds=seconds)
     )
 
 
@@ -226,7 +232,7 @@ def test_members_cannot_start_a_round() -> None:
 
 
 def test_there_is_no_next_speaker_without_a_round() -> None:
-    assert next_speaker(RoomState()) is None
+    assert plan(RoomState()) == ([], None)
 
 
 # --- moving the piece ------------------------------------------------------------------
@@ -364,15 +370,15 @@ def test_without_a_second_pass_the_round_ends_after_the_last_speaker() -> None:
 
 def test_a_newcomer_admitted_mid_round_joins_the_end_of_the_order_and_gets_a_turn() -> None:
     story = given(room(waiting=(D,)), a_round(), by(A, Done()), by(B, Done()))
-    story.when(Admit(D), F).then(Admitted(D, "Dev", "member"), OrderSet((A, B, C, D))).when(
-        Done(), C
-    ).then(Finished(C, "3"), turn(D, 4))
+    story.when(Admit(D), F).then(
+        Admitted(D, "Dev", "member"), OrderSet((A, B, C, D)), NextChanged(D)
+    ).when(Done(), C).then(Finished(C, "3"), turn(D, 4, next=None))
 
 
 def test_a_reorder_mid_round_applies_to_everyone_still_to_come() -> None:
-    in_round().when(SetOrder((A, C, B)), F).then(OrderSet((A, C, B))).when(Done(), A).then(
-        Finished(A, "1"), turn(C, 2)
-    )
+    in_round().when(SetOrder((A, C, B)), F).then(OrderSet((A, C, B)), NextChanged(C)).when(
+        Done(), A
+    ).then(Finished(A, "1"), turn(C, 2, next=B))
 
 
 def test_a_reorder_mid_round_gives_nobody_a_second_first_turn() -> None:
@@ -429,7 +435,7 @@ def test_the_speaker_timing_out_past_grace_passes_the_piece_on() -> None:
 
 
 def test_someone_else_leaving_leaves_the_piece_where_it_is() -> None:
-    then = in_round().when(Leave(), B).then(Left(B, "left"))
+    then = in_round().when(Leave(), B).then(Left(B, "left"), NextChanged(C))
     assert then.state.speaker == A
 
 
@@ -467,5 +473,59 @@ def test_end_round_without_a_round_is_refused() -> None:
 
 def test_turn_ids_keep_counting_across_rounds() -> None:
     in_round(by(F, EndRound())).when(StartRound(30), F).then(
-        RoundStarted("share", 30, 0, True), turn(A, 2, seconds=30)
+        RoundStarted("share", 30, None, True), turn(A, 2, seconds=30)
     )
+
+
+# --- who is next -------------------------------------------------------------------------
+# The engine says who is next (`turn.next`, `next_changed`, the snapshot's `round.next`), by
+# the same rule that moves the piece, so nobody is told "you're next" and then passed over.
+
+
+def test_each_turn_says_who_gets_the_piece_next() -> None:
+    story = given(room()).when(StartRound(60), F).then(SHARE, turn(A, 1, next=B))
+    story = story.when(Done(), A).then(Finished(A, "1"), turn(B, 2, next=C))
+    story.when(Done(), B).then(Finished(B, "2"), turn(C, 3, next=None))
+
+
+def test_the_last_first_pass_turn_names_the_first_who_passed() -> None:
+    in_round(by(A, PassTurn())).when(Done(), B).then(Finished(B, "2"), turn(C, 3, next=A))
+
+
+def test_after_a_skip_next_is_the_first_in_order_still_to_speak() -> None:
+    in_round().when(Skip(), F).then(Skipped(A, "1", 1), turn(B, 2, next=C))
+
+
+def test_after_back_next_is_the_one_who_lost_the_piece() -> None:
+    in_round(by(A, Done())).when(Back(), F).then(turn(A, 3, back=True, next=B))
+
+
+def test_after_a_reorder_next_is_the_first_still_to_speak_not_whoever_follows() -> None:
+    # B holds the piece; in the new order A follows B, but A has spoken: C is still next.
+    story = in_round(by(A, Done())).when(SetOrder((B, A, C)), F).then(OrderSet((B, A, C)))
+    assert upcoming(story.state) == C
+    story.when(Done(), B).then(Finished(B, "2"), turn(C, 3, next=None))
+
+
+def test_someone_away_is_not_named_next_and_coming_back_names_them_again() -> None:
+    away = in_round().when(StepAway(), B).then(Away(B), NextChanged(C))
+    away.when(ComeBack(), B).then(Present(B, "away"), NextChanged(B))
+
+
+def test_the_next_person_leaving_names_the_one_after() -> None:
+    in_round(by(A, Done())).when(Leave(), C).then(Left(C, "left"), NextChanged(None))
+
+
+def test_things_that_do_not_touch_the_circle_say_nothing_about_next() -> None:
+    in_round().when(Lock(), F).then(Locked())
+    in_round().when(RaiseHand(), B).then(HandRaised(B))
+
+
+def test_a_turn_with_only_people_away_left_says_the_round_would_end() -> None:
+    given(room(), by(B, StepAway()), by(C, StepAway())).when(StartRound(60), F).then(
+        SHARE, turn(A, 1, next=None)
+    )
+
+
+def test_next_is_nobody_outside_a_round() -> None:
+    assert upcoming(given(room()).state) is None

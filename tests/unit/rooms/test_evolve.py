@@ -132,7 +132,6 @@ def test_timer_events_for_another_turn_change_nothing(event: e.AnyEvent) -> None
         e.LobbyPosition(W1, 1),
         e.ChatSent(A, 1, "hi", None, T0),
         e.Reacted(A, "🙏"),
-        e.SupportAsked(A, "help", T0),
         e.Finished(A, "1"),  # type: ignore[arg-type]
     ],
     ids=lambda event: event.TYPE,

@@ -400,7 +400,7 @@ def test_holding_the_circle_pauses_the_running_turn_with_its_time_left() -> None
         .when(Leave(), F, now=T0 + 20)
         .then(
             Left(F, "left"),
-            TimerChanged("1", None, True, 40.0, 60.0, False),
+            TimerChanged("1", None, True, 40.0, 60.0, False, "no_facilitator"),
             Held(),
         )
     )
@@ -409,9 +409,9 @@ def test_holding_the_circle_pauses_the_running_turn_with_its_time_left() -> None
     assert then.state.round.turn.paused
 
 
-def test_holding_a_circle_whose_turn_was_already_paused_pauses_nothing_more() -> None:
+def test_holding_a_circle_whose_turn_was_already_paused_only_gives_the_new_reason() -> None:
     given(room(), a_round(60), by(F, Pause(), now=T0 + 10)).when(Leave(), F, now=T0 + 30).then(
-        Left(F, "left"), Held()
+        Left(F, "left"), TimerChanged("1", None, True, 50.0, 60.0, False, "no_facilitator"), Held()
     )
 
 
@@ -420,7 +420,7 @@ def test_a_last_facilitator_who_was_speaking_passes_the_piece_before_the_hold() 
     story.when(Leave(), F, now=T0 + 10).then(
         Left(F, "left"),
         turn(A, 2, at=T0 + 10),
-        TimerChanged("2", None, True, 60.0, 60.0, False),
+        TimerChanged("2", None, True, 60.0, 60.0, False, "no_facilitator"),
         Held(),
     )
 
@@ -466,7 +466,10 @@ def test_while_held_the_timer_never_runs_out() -> None:
 def test_a_facilitator_token_arriving_mid_round_lifts_the_hold_and_may_resume_the_timer() -> None:
     story = given(room(), a_round(60), by(F, Leave(), now=T0 + 20))
     lifted = story.when(Arrive(G, "Gus", Role.FACILITATOR), now=T0 + 100).then(
-        Admitted(G, "Gus", "facilitator"), OrderSet((A, B, C, G)), Unheld()
+        Admitted(G, "Gus", "facilitator"),
+        OrderSet((A, B, C, G)),
+        Unheld(),
+        TimerChanged("1", None, True, 40.0, 60.0, False, "facilitator"),
     )
     assert not lifted.state.held
     lifted.when(Unpause(), G, now=T0 + 100).then(

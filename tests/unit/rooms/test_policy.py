@@ -43,7 +43,7 @@ def test_the_table_is_what_design_md_says_each_person_may_do() -> None:
         "admit", "admit_all", "deny", "lobby_message", "remove", "mute", "promote", "demote",
         "hand_over", "set_successor", "lock", "unlock", "set_topic", "end_meeting",
         "set_order", "start_round", "next", "back", "skip", "extend", "pause", "unpause",
-        "end_round", "call_on",
+        "end_round", "call_on", "support_seen", "set_returning",
     }  # fmt: skip
     assert allowed(Place.NODE) == {
         "arrive", "disconnect", "reconnect", "grace_expired", "turn_time_up",

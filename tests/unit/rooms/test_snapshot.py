@@ -90,11 +90,13 @@ def test_the_round_shows_the_speaker_the_deadline_and_who_passed() -> None:
         "second_pass": True,
         "pass_no": 1,
         "speaker": C,
+        "next": A,  # B is away, A passed: the second pass starts with A
         "turn_id": "2",
         "deadline": T0 + 65,
         "paused": False,
         "remaining": None,
         "time_up": False,
+        "pause_reason": None,
         "passed": [A, B],
     }
 
@@ -104,6 +106,7 @@ def test_a_paused_extended_turn_shows_its_time_remaining() -> None:
     rnd = snapshot(state, A, INFO)["round"]
     assert isinstance(rnd, dict)
     assert (rnd["paused"], rnd["deadline"], rnd["remaining"]) == (True, None, 80.0)
+    assert rnd["pause_reason"] == "facilitator"
     assert (rnd["seconds"], rnd["share_seconds"]) == (90.0, 60)
 
 

@@ -18,7 +18,12 @@ engine" are checked:
   rebuilds the state;
 - `TurnTimeUp` and `GraceExpired` are idempotent: the same one twice changes nothing, and a
   timer fired before its `next_wakeup` changes nothing either;
-- everyone waiting in the lobby was told their current place in line.
+- everyone waiting in the lobby was told their current place in line;
+- support notes reach facilitators only (their events and every snapshot), stay bounded in
+  number with ids that never repeat, stay seen once seen, and are gone when the meeting ends;
+- a paused turn says why, and while the room is held the reason is the missing facilitator;
+- who is next, as the last `turn` or `next_changed` said, is who the snapshot names and who
+  gets the piece on `next`.
 
 The rules lean towards commands that make sense (most actors are someone who may act, most
 arguments are in range) so meetings get somewhere, while still sending plenty that must be
@@ -45,11 +50,16 @@ from hypothesis.stateful import (
 from rooms import Invalid, NotAllowed, RoomLocked, RoomState, decide, next_wakeup, replay
 from rooms import commands as c
 from rooms import events as e
+from rooms.audience import may_see, viewer_of
+from rooms.decide.circle import upcoming
 from rooms.decide.words import REACTIONS
 from rooms.events import fields_of, from_fields
 from rooms.evolve import evolve
-from rooms.ids import MemberId, TurnId
-from rooms.state import OrderPreset, Role, RoundKind
+from rooms.ids import MemberId, RoomId, TurnId
+from rooms.snapshot import RoomInfo, snapshot
+from rooms.state import MAX_SUPPORT_NOTES, OrderPreset, PauseReason, Returning, Role, RoundKind
+
+INFO = RoomInfo(RoomId("r"), "Room")
 
 GRACE = 30.0  # the node's grace period for a lost connection, as the server would run it
 KEYS = ("", "k1", "k2", "k3")  # a small pool of browser keys, so blocks bite
@@ -65,12 +75,43 @@ def mostly(good: tuple[int, ...], bad: tuple[int, ...]) -> st.SearchStrategy[int
 start_rounds = st.builds(
     c.StartRound,
     seconds=mostly((5, 60, 1, 2, 7200), (0, 7201, -3)),
-    overtime=mostly((0, 3, 1, 3600), (3601, -1)),
+    overtime=st.none() | mostly((0, 3, 1, 3600), (3601, -1)),
     order=st.sampled_from(OrderPreset),
     kind=st.sampled_from(RoundKind),
     second_pass=st.booleans(),
     seed=st.integers(0, 2**32),
 )
+
+
+def next_speaker(s: RoomState) -> tuple[MemberId, int] | None:
+    """The first in the order who has not had the piece, then those who passed (as the engine
+    once found who is next, away or not)."""
+    r = s.round
+    if r is None:
+        return None
+    for m in s.order:
+        if m not in r.spoken:
+            return m, 1
+    if r.second_pass:
+        for m in s.order:
+            if m in r.passed and m not in r.second_spoken:
+                return m, 2
+    return None
+
+
+def who_gets_the_piece(s: RoomState) -> MemberId | None:
+    """Who `next` hands the piece to, found as the engine once did: walk `next_speaker`,
+    passing over (and marking) whoever is away."""
+    for _ in range(2 * len(s.people) + 2):
+        found = next_speaker(s)
+        if found is None:
+            return None
+        member, pass_no = found
+        person = s.person(member)
+        if person is None or not person.away:
+            return member
+        s = evolve(s, e.Skipped(member, None, pass_no, auto=True))
+    return None
 
 
 def _wire(value: object) -> object:
@@ -95,6 +136,8 @@ class RoomMachine(RuleBasedStateMachine):
         self.turn_ids: set[TurnId] = set()
         self.sinces: list[tuple[MemberId, float]] = []  # every disconnection seen
         self.told: dict[MemberId, int] = {}  # each waiting person's place, as last told
+        self.seen_notes: set[int] = set()  # ids of support notes seen marked seen
+        self.next_told: MemberId | None = None  # who is next, as the events last said
 
     # --- driving the engine --------------------------------------------------------------
 
@@ -126,8 +169,18 @@ class RoomMachine(RuleBasedStateMachine):
                 self.turn_ids.add(ev.turn_id)
             if isinstance(ev, e.Left | e.Removed | e.Denied):
                 self.gone.add(ev.member)
+            if isinstance(ev, e.TurnStarted | e.NextChanged):
+                self.next_told = ev.next
+            if isinstance(ev, e.RoundStarted | e.RoundEnded):
+                self.next_told = None
             if isinstance(ev, e.JoinedLobby | e.LobbyPosition):
                 self.told[ev.member] = ev.position
+            if isinstance(ev, e.SupportAsked | e.SupportSeen):
+                for p in self.state.people:
+                    viewer = viewer_of(self.state, p.id)
+                    assert viewer is not None
+                    if may_see(viewer, ev.audience()):
+                        assert p in self.state.facilitators(), f"{p.id} was shown a support note"
             stored = round_trip(ev)
             assert stored == ev, f"{ev!r} does not survive storage: {stored!r}"
             self.state = evolve(self.state, ev)
@@ -243,19 +296,31 @@ class RoomMachine(RuleBasedStateMachine):
         )
         before = self.state
         events = self.run(c.Arrive(member, name, Role.MEMBER, key), None)
+        # Someone let in earlier this meeting, from the same browser, may come straight back.
+        welcome = (
+            bool(key)
+            and key in before.known_keys
+            and before.returning is Returning.WELCOME
+            and bool(before.facilitators())
+        )
         if events:
             assert not (key and key in before.blocked_keys), "a blocked browser came back"
-            assert not before.locked, "a locked room let a newcomer in"
+            assert welcome or not before.locked, "a locked room let a newcomer in"
             person = self.state.person(member)
             assert person is not None
-            assert person.waiting
-            assert self.state.lobby_position(member) == len(self.state.lobby())
+            if welcome:
+                assert not person.waiting, "a browser let in before had to knock"
+                assert member in self.state.order
+            else:
+                assert person.waiting
+                assert self.state.lobby_position(member) == len(self.state.lobby())
         elif (
             before.person(member) is None
             and name.strip()
             and not before.ended
             and not (key and key in before.blocked_keys)
             and before.locked
+            and not welcome
         ):
             with pytest.raises(RoomLocked):
                 decide(before, c.Arrive(member, name, Role.MEMBER, key), None, self.now)
@@ -273,7 +338,7 @@ class RoomMachine(RuleBasedStateMachine):
 
     @rule(
         data=st.data(),
-        op=st.sampled_from(["lock", "unlock", "topic", "lobby_message"]),
+        op=st.sampled_from(["lock", "unlock", "topic", "lobby_message", "welcome", "knock"]),
         text=st.sampled_from([None, "", "  ", "Grief and loss"]),
     )
     def room_settings(self, data: st.DataObject, op: str, text: str | None) -> None:
@@ -285,6 +350,8 @@ class RoomMachine(RuleBasedStateMachine):
             cmd = c.Unlock()
         elif op == "topic":
             cmd = c.SetTopic(text)
+        elif op in ("welcome", "knock"):
+            cmd = c.SetReturning(Returning(op))
         else:
             cmd = c.MessageLobby(text or "")
         self.run(cmd, actor)
@@ -453,7 +520,7 @@ class RoomMachine(RuleBasedStateMachine):
         elif how == "deadline" and wake is not None:
             self.now = max(self.now, wake[1])
         elif how == "overtime" and wake is not None and r is not None:
-            self.now = max(self.now, wake[1] + r.overtime + small)
+            self.now = max(self.now, wake[1] + (r.overtime or 0) + small)
         elif how == "grace":
             self.now += GRACE + small
         elif how == "hour":
@@ -606,7 +673,7 @@ class RoomMachine(RuleBasedStateMachine):
 
     @rule(
         data=st.data(),
-        op=st.sampled_from(["chat", "chat_box", "react", "support"]),
+        op=st.sampled_from(["chat", "chat_box", "react", "support", "support", "support_seen"]),
         text=st.sampled_from([None, "", "  ", "hello"]),
         box=st.sampled_from([None, b"", b"\x00sealed"]),
         emoji=st.sampled_from([*sorted(REACTIONS), "x"]),
@@ -621,6 +688,14 @@ class RoomMachine(RuleBasedStateMachine):
             cmd = c.SendChat(1, text, box)
         elif op == "react":
             cmd = c.React(emoji)
+        elif op == "support_seen":
+            ids = [n.id for n in self.state.notes] or [1]
+            note_id = data.draw(st.sampled_from([*ids, 0, 999]), label="note")
+            actor = data.draw(st.sampled_from([self.fac(data), *self.anyone()]), label="actor")
+            events = self.run(c.MarkSupportSeen(note_id), actor)
+            if events is not None and actor is not None:
+                assert actor in self.facilitators(), "someone else marked a note seen"
+            return
         else:
             cmd = c.AskSupport(text or "")
         self.run(cmd, self.pick(data, self.ids(), "actor"))
@@ -702,6 +777,50 @@ class RoomMachine(RuleBasedStateMachine):
         if wake is not None:
             assert turn is not None
             assert wake[0] == turn.id
+
+        # Support notes: for facilitators only, bounded, ids never reused, seen stays seen.
+        assert len(s.notes) <= MAX_SUPPORT_NOTES
+        note_ids = [n.id for n in s.notes]
+        assert note_ids == sorted(set(note_ids)), f"note ids out of order {note_ids}"
+        assert all(0 < i <= s.notes_made for i in note_ids)
+        for n in s.notes:
+            if n.id in self.seen_notes:
+                assert n.seen, f"note {n.id} was seen, then unseen"
+            if n.seen:
+                self.seen_notes.add(n.id)
+        for p in s.people:
+            view = snapshot(s, p.id, INFO)
+            if p not in facilitators:
+                assert view["notes"] == [], f"{p.id} sees support notes in their snapshot"
+            else:
+                assert len(view["notes"]) == len(s.notes)  # type: ignore[arg-type]
+        if s.ended:
+            assert not s.notes, "support notes outlived the meeting"
+
+        # A paused turn says why; a running one has no reason to give.
+        if turn is not None:
+            if turn.paused:
+                assert turn.pause_reason is not None, "a paused turn doesn't say why"
+                if s.held:
+                    assert turn.pause_reason is PauseReason.NO_FACILITATOR
+                else:
+                    assert turn.pause_reason is PauseReason.FACILITATOR
+            else:
+                assert turn.pause_reason is None
+
+        # Who is next: what the events said is what the snapshot says, and is who gets the
+        # piece on `next` (worked out here the long way, by the old loop, as a reference).
+        if s.round is not None:
+            nxt = upcoming(s)
+            assert self.next_told == nxt, f"the circle was told {self.next_told} is next, not {nxt}"
+            assert nxt == who_gets_the_piece(s)
+            shown = snapshot(s, s.admitted()[0].id, INFO)["round"]
+            assert isinstance(shown, dict)
+            assert shown["next"] == nxt
+            if facilitators:
+                moved = decide(s, c.Next(), facilitators[0].id, self.now)
+                got = [ev.speaker for ev in moved if isinstance(ev, e.TurnStarted)]
+                assert got == ([] if nxt is None else [nxt]), f"told {nxt}, `next` gave {got}"
 
         # The history rebuilds the state, also after going through storage.
         assert replay(self.events) == s, "replaying the history gives another state"

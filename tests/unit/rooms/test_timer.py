@@ -7,7 +7,7 @@ import pytest
 from rooms.commands import Done, EndRound, Extend, Next, Pause, StartRound, TurnTimeUp, Unpause
 from rooms.decide.timer import next_wakeup
 from rooms.errors import Invalid, NotAllowed
-from rooms.events import RoundEnded, RoundStarted, TimerChanged, TimeUp, TurnStarted
+from rooms.events import Finished, RoundEnded, RoundStarted, TimerChanged, TimeUp, TurnStarted
 from rooms.state import RoomState
 from tests.unit.rooms.scenario import (
     T0,
@@ -24,7 +24,7 @@ from tests.unit.rooms.scenario import (
 )
 
 
-def in_round(*more: object, overtime: int = 30) -> Scenario:
+def in_round(*more: object, overtime: int | None = 30) -> Scenario:
     """A's 60-second turn (id "1") started at T0, with `overtime` seconds before it moves on."""
     return given(room(), a_round(60, overtime=overtime), *more)  # type: ignore[arg-type]
 
@@ -37,7 +37,9 @@ def timer(
     time_up: bool = False,
     turn_id: str = "1",
 ) -> TimerChanged:
-    return TimerChanged(turn_id, deadline, deadline is None, remaining, seconds, time_up)
+    # A facilitator's pause (or extend while paused) says it was theirs.
+    reason = "facilitator" if deadline is None else None
+    return TimerChanged(turn_id, deadline, deadline is None, remaining, seconds, time_up, reason)
 
 
 # --- deadlines -------------------------------------------------------------------------
@@ -45,11 +47,14 @@ def timer(
 
 def test_a_turns_deadline_is_absolute_now_plus_the_time_per_share() -> None:
     events = given(room()).when(StartRound(90), F, now=1234.5).events
-    assert events == [RoundStarted("share", 90, 0, True), TurnStarted("1", A, 1324.5, 90.0, 1)]
+    assert events == [
+        RoundStarted("share", 90, None, True),
+        TurnStarted("1", A, 1324.5, 90.0, 1, next=B),
+    ]
 
 
 def test_each_turn_gets_a_fresh_deadline_from_when_it_starts() -> None:
-    in_round().when(Next(), F, now=T0 + 17).then(TurnStarted("2", B, T0 + 77, 60.0, 1))
+    in_round().when(Next(), F, now=T0 + 17).then(TurnStarted("2", B, T0 + 77, 60.0, 1, next=C))
 
 
 # --- time up ---------------------------------------------------------------------------
@@ -99,7 +104,7 @@ def test_a_late_first_firing_past_the_overtime_announces_time_up_and_moves_on() 
     in_round().when(TurnTimeUp("1"), now=T0 + 95).then(TimeUp("1", A), turn(B, 2, at=T0 + 95))
 
 
-def test_with_no_overtime_the_piece_moves_on_at_the_deadline() -> None:
+def test_with_zero_overtime_the_piece_moves_on_at_the_deadline() -> None:
     in_round(overtime=0).when(TurnTimeUp("1"), now=T0 + 60).then(
         TimeUp("1", A), turn(B, 2, at=T0 + 60)
     )
@@ -109,6 +114,72 @@ def test_time_up_for_the_last_speaker_ends_the_round() -> None:
     in_round(by(A, Done()), by(B, Done()), overtime=0).when(TurnTimeUp("3"), now=T0 + 60).then(
         TimeUp("3", C), RoundEnded("complete")
     )
+
+
+# --- without overtime: the deadline is a cue, and the piece stays ----------------------
+
+
+def test_a_round_moves_the_piece_by_itself_only_when_started_with_overtime() -> None:
+    assert StartRound(60).overtime is None
+    given(room()).when(StartRound(60), F).then(
+        RoundStarted("share", 60, None, True), turn(A, 1, next=B)
+    )
+
+
+def test_without_overtime_the_deadline_is_a_cue_and_the_piece_stays() -> None:
+    cued = in_round(overtime=None).when(TurnTimeUp("1"), now=T0 + 60).then(TimeUp("1", A))
+    assert cued.state.speaker == A
+    assert next_wakeup(cued.state) is None
+
+
+def test_without_overtime_no_later_firing_moves_the_piece() -> None:
+    cued = in_round(overtime=None).when(TurnTimeUp("1"), now=T0 + 60).then(TimeUp("1", A))
+    for late in (T0 + 61, T0 + 60 + 3600, T0 + 60 + 10 * 24 * 3600):
+        cued.when(TurnTimeUp("1"), now=late).then_nothing()
+
+
+def test_without_overtime_a_first_firing_long_after_the_deadline_only_cues() -> None:
+    in_round(overtime=None).when(TurnTimeUp("1"), now=T0 + 9999).then(TimeUp("1", A))
+
+
+def test_without_overtime_the_piece_moves_when_the_speaker_finishes() -> None:
+    cued = in_round(overtime=None).when(TurnTimeUp("1"), now=T0 + 60).then(TimeUp("1", A))
+    cued.when(Done(), A, now=T0 + 200).then(Finished(A, "1"), turn(B, 2, at=T0 + 200, next=C))
+
+
+def test_without_overtime_the_piece_moves_when_the_facilitator_moves_it() -> None:
+    cued = in_round(overtime=None).when(TurnTimeUp("1"), now=T0 + 60).then(TimeUp("1", A))
+    cued.when(Next(), F, now=T0 + 300).then(turn(B, 2, at=T0 + 300, next=C))
+
+
+def test_without_overtime_a_stale_firing_for_the_turn_before_changes_nothing() -> None:
+    moved = in_round(by(A, Done(), now=T0 + 10), overtime=None)
+    moved.when(TurnTimeUp("1"), now=T0 + 60).then_nothing()
+    assert next_wakeup(moved.state) == ("2", T0 + 70)
+
+
+def test_without_overtime_extend_after_the_cue_gives_a_new_deadline_and_a_new_cue() -> None:
+    cued = in_round(overtime=None).when(TurnTimeUp("1"), now=T0 + 60).then(TimeUp("1", A))
+    extended = cued.when(Extend(60), F, now=T0 + 70).then(timer(T0 + 120, seconds=120))
+    assert next_wakeup(extended.state) == ("1", T0 + 120)
+    again = extended.when(TurnTimeUp("1"), now=T0 + 120).then(TimeUp("1", A))
+    assert next_wakeup(again.state) is None
+    assert again.state.speaker == A
+
+
+def test_without_overtime_pause_and_unpause_after_the_cue_keep_the_piece_where_it_is() -> None:
+    cued = in_round(overtime=None).when(TurnTimeUp("1"), now=T0 + 60).then(TimeUp("1", A))
+    paused = cued.when(Pause(), F, now=T0 + 70).then(timer(None, remaining=-10.0, time_up=True))
+    resumed = paused.when(Unpause(), F, now=T0 + 100).then(timer(T0 + 90, time_up=True))
+    assert next_wakeup(resumed.state) is None
+    resumed.when(TurnTimeUp("1"), now=T0 + 5000).then_nothing()
+
+
+def test_without_overtime_a_turn_paused_before_its_deadline_is_cued_after_unpause() -> None:
+    paused = in_round(by(F, Pause(), now=T0 + 20), overtime=None)
+    paused.when(TurnTimeUp("1"), now=T0 + 60).then_nothing()
+    resumed = paused.when(Unpause(), F, now=T0 + 100).then(timer(T0 + 140))
+    resumed.when(TurnTimeUp("1"), now=T0 + 140).then(TimeUp("1", A))
 
 
 # --- pause and unpause -----------------------------------------------------------------

@@ -20,6 +20,7 @@ from rooms.events import (
 from rooms.ids import MemberId
 from rooms.state import Role
 from tests.unit.rooms.scenario import (
+    NAMES,
     T0,
     W1,
     A,
@@ -93,13 +94,13 @@ def test_someone_waiting_cannot_react() -> None:
 
 def test_a_member_asks_the_facilitators_for_support() -> None:
     given(room()).when(c.AskSupport(" I need a moment "), A, now=T0 + 8).then(
-        SupportAsked(A, "I need a moment", T0 + 8)
+        SupportAsked(A, "I need a moment", T0 + 8, 1, NAMES[A])
     )
 
 
 def test_someone_still_waiting_may_ask_for_support_too() -> None:
     given(room(waiting=(W1,))).when(c.AskSupport("Please help"), W1).then(
-        SupportAsked(W1, "Please help", T0)
+        SupportAsked(W1, "Please help", T0, 1, NAMES[W1])
     )
 
 

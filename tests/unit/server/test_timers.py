@@ -91,12 +91,32 @@ async def test_overtime_zero_moves_the_piece_on_and_each_turn_fires_once() -> No
     await timers.start()
     try:
         await circle(node)
-        await node.transact(ROOM, c.StartRound(seconds=1, second_pass=False), F)
+        await node.transact(ROOM, c.StartRound(seconds=1, overtime=0, second_pass=False), F)
         await seen.wait_for(e.RoundEnded, timeout=6)
         await asyncio.sleep(0.3)  # nothing more may fire once the round is over
         turns = [ev.turn_id for _, ev in seen.of(e.TurnStarted)]  # type: ignore[attr-defined]
         ups = [ev.turn_id for _, ev in seen.of(e.TimeUp)]  # type: ignore[attr-defined]
         assert turns == ups == ["1", "2"]
+    finally:
+        await timers.close()
+
+
+async def test_without_overtime_time_up_fires_once_and_the_piece_stays() -> None:
+    node = make_node()
+    timers = Timers(node)
+    seen = Recorder(node)
+    await timers.start()
+    try:
+        await circle(node)
+        await node.transact(ROOM, c.StartRound(seconds=1), F)
+        await seen.wait_for(e.TimeUp, timeout=6)
+        assert timers.pending() == 0  # nothing left to fire: the deadline was a cue
+        await asyncio.sleep(1.5)
+        assert len(seen.of(e.TimeUp)) == 1
+        assert len(seen.of(e.TurnStarted)) == 1
+        view = await node.broker.read(ROOM)
+        assert view.state.speaker is not None
+        assert view.state.speaker == seen.of(e.TurnStarted)[0][1].speaker  # type: ignore[attr-defined]
     finally:
         await timers.close()
 

@@ -22,7 +22,7 @@ import pytest
 from rooms import commands as c
 from rooms import events as e
 from rooms.ids import MemberId
-from rooms.state import OrderPreset, RoundKind
+from rooms.state import OrderPreset, Returning, RoundKind
 from signaling import wire
 from signaling.broker import Sequenced
 from signaling.codec import (
@@ -408,6 +408,8 @@ VALID_ARGS: dict[str, tuple[dict[str, object], c.AnyCommand]] = {
     "lower_hand": ({"member": "a1"}, c.LowerHand(A)),
     "call_on": ({"member": "a1"}, c.CallOn(A)),
     "support": ({"text": "I'm finding tonight hard"}, c.AskSupport("I'm finding tonight hard")),
+    "support_seen": ({"note": 3}, c.MarkSupportSeen(3)),
+    "set_returning": ({"returning": "knock"}, c.SetReturning(Returning.KNOCK)),
 }
 
 
@@ -463,7 +465,7 @@ def test_start_round_defaults_are_the_documented_ones() -> None:
     assert isinstance(frame, Cmd)
     assert frame.command == c.StartRound(
         seconds=60,
-        overtime=0,
+        overtime=None,
         order=OrderPreset.MANUAL,
         kind=RoundKind.SHARE,
         second_pass=True,
