@@ -12,6 +12,7 @@ Rules of this module:
   only from configured proxies (server/settings.py).
 - Bodies are closed schemas: a JSON object of at most 64 KiB with known keys only. Types and
   sizes are checked by `room_store.check_fields`, the one place room field rules live.
+  `schedule` (server/schedule.py) is the one field that may be null: in PATCH, null drops it.
 - Tokens appear only in the answers to create and rotate, and in no log: nothing from a
   request body is ever logged. Every answer carries `Cache-Control: no-store`.
 - Errors are JSON: {"error": "unauthorized" | "not_found" | "invalid" | "too_large" |
@@ -42,13 +43,16 @@ from server.room_store import (
     IssuedTokens,
     RoomDef,
     RoomDefError,
+    RoomFields,
     check_fields,
 )
 from server.room_store_redis import RoomStoreUnavailable
 from server.state import NodeState, node_state
 
 MAX_BODY_BYTES: Final = 64 * 1024
-ROOM_FIELDS: Final = ("name", "guidelines", "crisis", "share_seconds")
+ROOM_FIELDS: Final = ("name", "guidelines", "crisis", "share_seconds", "schedule")
+# Fields whose JSON null means something ("none"), not "not given".
+NULLABLE_FIELDS: Final = ("schedule",)
 # A live-count backend that does not answer within this time is treated as down.
 LIVE_COUNTS_TIMEOUT_SECONDS: Final = 2.0
 NO_STORE: Final = {"Cache-Control": "no-store"}
@@ -214,9 +218,22 @@ async def _read_object(request: Request) -> dict[str, object]:
         shown = unknown[0] if len(unknown[0]) <= 40 else unknown[0][:37] + "..."
         raise ApiError(400, "invalid", f"{shown}: unknown field")
     for key, item in value.items():
-        if item is None:
+        if item is None and key not in NULLABLE_FIELDS:
             raise ApiError(400, "invalid", f"{key}: must not be null")
     return value
+
+
+def _checked(body: dict[str, object]) -> RoomFields:
+    """check_fields over a body from `_read_object`; `"schedule": null` asks to drop it."""
+    clear = "schedule" in body and body["schedule"] is None
+    return check_fields(
+        name=body.get("name"),
+        guidelines=body.get("guidelines"),
+        crisis=body.get("crisis"),
+        share_seconds=body.get("share_seconds"),
+        schedule=body.get("schedule"),
+        clear_schedule=clear,
+    )
 
 
 def _public(room: RoomDef) -> dict[str, object]:
@@ -226,6 +243,7 @@ def _public(room: RoomDef) -> dict[str, object]:
         "guidelines": room.guidelines,
         "crisis": room.crisis,
         "share_seconds": room.share_seconds,
+        "schedule": None if room.schedule is None else room.schedule.to_json(),
     }
 
 
@@ -244,7 +262,7 @@ async def create_room(request: Request, node: NodeState) -> Response:
     body = await _read_object(request)
     if "name" not in body:
         raise ApiError(400, "invalid", "name: required")
-    fields = check_fields(**body)
+    fields = _checked(body)
     assert fields.name is not None  # checked just above
     room, tokens = await node.store.create(
         fields.name,
@@ -253,6 +271,7 @@ async def create_room(request: Request, node: NodeState) -> Response:
         share_seconds=DEFAULT_SHARE_SECONDS
         if fields.share_seconds is None
         else fields.share_seconds,
+        schedule=fields.schedule,
     )
     log.info("room created", room=room.id)
     return JSONResponse(
@@ -293,13 +312,15 @@ async def get_room(request: Request, node: NodeState) -> Response:
 
 async def update_room(request: Request, node: NodeState) -> Response:
     body = await _read_object(request)
-    fields = check_fields(**body)
+    fields = _checked(body)
     room = await node.store.update(
         _room_id(request),
         name=fields.name,
         guidelines=fields.guidelines,
         crisis=fields.crisis,
         share_seconds=fields.share_seconds,
+        schedule=fields.schedule,
+        clear_schedule=fields.clear_schedule,
     )
     if room is None:
         raise ApiError(404, "not_found")

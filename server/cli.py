@@ -35,6 +35,7 @@ from server.room_store import (
 )
 from server.room_store_redis import RoomStoreUnavailable
 from server.room_store_sqlite import StoreSchemaError
+from server.schedule import CLI_HELP, ScheduleError, describe, parse_text
 from server.settings import OPTIONS, Settings, SettingsError, load_settings
 
 DEMO_NAME = "Demo circle"
@@ -94,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="N",
         help=f"default time per share (default {DEFAULT_SHARE_SECONDS})",
     )
+    create.add_argument(
+        "--schedule", metavar="WHEN", help=f"the group's regular meeting time, {CLI_HELP}"
+    )
     listing = room_commands.add_parser("list", help="list rooms and their live counts")
     rotate = room_commands.add_parser("rotate", help="new links for a room; old ones stop")
     rotate.add_argument("room_id", metavar="ROOM_ID")
@@ -120,6 +124,8 @@ async def _opened(settings: Settings) -> AsyncIterator[RoomStore]:
 
 def _print_links(settings: Settings, room: RoomDef, tokens: IssuedTokens) -> None:
     print(f"Room: {room.name} (id {room.id})")
+    if room.schedule is not None:
+        print(f"Meets: {describe(room.schedule)}")
     print(f"Facilitator link: {settings.room_url(room.id, tokens.facilitator)}")
     print(f"Invite link: {settings.room_url(room.id, tokens.invite)}")
     print(
@@ -131,12 +137,18 @@ def _print_links(settings: Settings, room: RoomDef, tokens: IssuedTokens) -> Non
 
 
 async def _room_create(settings: Settings, args: argparse.Namespace) -> None:
+    try:
+        schedule = None if args.schedule is None else parse_text(args.schedule)
+    except ScheduleError as exc:  # before opening the store: a typo changes nothing
+        field = "schedule" if exc.field == "schedule" else f"schedule.{exc.field}"
+        raise CliError(f"{field}: {exc.message}") from None
     async with _opened(settings) as store:
         room, tokens = await store.create(
             args.room_name,
             guidelines=args.guidelines,
             crisis=args.crisis,
             share_seconds=args.share_seconds,
+            schedule=schedule,
         )
     _print_links(settings, room, tokens)
 

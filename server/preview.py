@@ -6,7 +6,8 @@ the page asks for them first with the room id and the token from its link:
 
     POST /api/preview  {"room": "r8Qx...", "token": "..."}
     200 {"name", "guidelines", "crisis", "share_seconds", "role": "member" | "facilitator",
-         "ice", "ice_policy"}   the RTCIceServer list and policy for the connection check
+         "ice", "ice_policy",   the RTCIceServer list and policy for the connection check
+         "schedule", "next_start", "calendar"}   the regular meeting time or null (below)
     404 {"error": "bad_token"}     unknown or deleted room, wrong or rotated token (one answer)
     429 {"error": "rate_limited"}  past `hello_per_minute` for this address
     400 {"error": "invalid"}       not a JSON object of two short strings
@@ -14,6 +15,13 @@ the page asks for them first with the room id and the token from its link:
 Rules: it answers only to a valid token, so it tells a guesser nothing `hello` would not;
 each call counts as a hello attempt against the address's budget; nothing from the body is
 logged; every answer is `no-store`.
+
+A room with a regular meeting time (server/schedule.py) also answers `schedule` (its JSON
+form), `next_start` (epoch seconds of the meeting now running or next to come, computed here
+with the zone's rules, so the browser only formats it) and `calendar` (an RFC 5545 file the
+page offers as a download: name and times only, no token, no link). Without one, all three
+are null. The schedule is read apart from the token check; if that read fails, the page
+still gets everything else, with the schedule null.
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ from starlette.responses import JSONResponse, Response
 
 from server.echo import browser_ice_servers
 from server.meetings import signaling_node
+from server.room_store_redis import RoomStoreUnavailable
+from server.schedule import calendar_text, next_start
 from server.state import node_state
 
 MAX_BODY_BYTES: Final = 1024
@@ -73,5 +83,21 @@ async def preview(request: Request) -> Response:
             # meeting's policy; only a valid link gets them (server/echo.py).
             "ice": browser_ice_servers(node_state(request).settings, time.time()),
             "ice_policy": node_state(request).settings.ice_policy,
+            **await _schedule(request, room),
         }
     )
+
+
+async def _schedule(request: Request, room: str) -> dict[str, object]:
+    now = time.time()
+    try:
+        found = await node_state(request).store.get(room)
+    except RoomStoreUnavailable:
+        found = None
+    if found is None or found.schedule is None:
+        return {"schedule": None, "next_start": None, "calendar": None}
+    return {
+        "schedule": found.schedule.to_json(),
+        "next_start": next_start(found.schedule, now),
+        "calendar": calendar_text(found.schedule, room_id=found.id, name=found.name, now=now),
+    }

@@ -10,6 +10,8 @@ Rules of this module:
   API calls it to turn JSON into typed values. A bad field raises `RoomDefError(field, ...)`.
 - `enter` answers the same `None` for an unknown room and for a wrong token, and
   compares digests in constant time, so a caller learns nothing about what exists.
+- A room may have a regular meeting time (`Schedule`, server/schedule.py, which holds its
+  rules); `None` means none. Only the host sets it; members see it on the join page.
 - `RoomStore` is the contract; backends (SQLite for one node, Redis for many) live in their
   own modules and add nothing to it.
 """
@@ -23,6 +25,8 @@ import secrets
 import unicodedata
 from dataclasses import dataclass
 from typing import Literal, Protocol
+
+from server.schedule import Schedule, ScheduleError, check_schedule
 
 Role = Literal["member", "facilitator"]
 
@@ -58,6 +62,7 @@ class RoomDef:
     crisis: str
     share_seconds: int
     created_at: float
+    schedule: Schedule | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +84,9 @@ class RoomFields:
     guidelines: str | None = None
     crisis: str | None = None
     share_seconds: int | None = None
+    schedule: Schedule | None = None
+    # True when the caller asked to drop the schedule (JSON null): then `schedule` is None.
+    clear_schedule: bool = False
 
 
 def _check_text(field: str, value: object, *, low: int, high: int, multiline: bool) -> str:
@@ -101,9 +109,23 @@ def check_fields(
     guidelines: object = None,
     crisis: object = None,
     share_seconds: object = None,
+    schedule: object = None,
+    clear_schedule: bool = False,
 ) -> RoomFields:
     """Check and normalise any subset of the fields (None = not given). Names are stripped
-    and must keep 1 to 80 characters; raises RoomDefError naming the first bad field."""
+    and must keep 1 to 80 characters; `schedule` is a `Schedule` or its JSON form, and
+    `clear_schedule` asks to drop it; raises RoomDefError naming the first bad field."""
+    checked_schedule: Schedule | None = None
+    if clear_schedule and schedule is not None:
+        raise RoomDefError("schedule", "cannot both set and clear the schedule")
+    if isinstance(schedule, Schedule):
+        checked_schedule = schedule
+    elif schedule is not None:
+        try:
+            checked_schedule = check_schedule(schedule)
+        except ScheduleError as exc:
+            field = "schedule" if exc.field == "schedule" else f"schedule.{exc.field}"
+            raise RoomDefError(field, exc.message) from None
     seconds: int | None = None
     if share_seconds is not None:
         # bool is an int in Python; `true` from JSON is not a number of seconds.
@@ -125,6 +147,8 @@ def check_fields(
         if crisis is None
         else _check_text("crisis", crisis, low=0, high=CRISIS_CHARS, multiline=True),
         share_seconds=seconds,
+        schedule=checked_schedule,
+        clear_schedule=clear_schedule,
     )
 
 
@@ -178,6 +202,7 @@ class RoomStore(Protocol):
         guidelines: str = "",
         crisis: str = "",
         share_seconds: int = DEFAULT_SHARE_SECONDS,
+        schedule: Schedule | None = None,
     ) -> tuple[RoomDef, IssuedTokens]:
         """A new room with fresh tokens. Raises RoomDefError for a bad field."""
         ...
@@ -198,9 +223,11 @@ class RoomStore(Protocol):
         guidelines: str | None = None,
         crisis: str | None = None,
         share_seconds: int | None = None,
+        schedule: Schedule | None = None,
+        clear_schedule: bool = False,
     ) -> RoomDef | None:
-        """Change the given fields (None keeps a field); None if there is no such room.
-        Raises RoomDefError for a bad field."""
+        """Change the given fields (None keeps a field; `clear_schedule` drops the
+        schedule); None if there is no such room. Raises RoomDefError for a bad field."""
         ...
 
     async def delete(self, room_id: str) -> bool:

@@ -5,6 +5,8 @@ Rules of this module (beyond the RoomStore contract in server/room_store.py):
   `hearth:defs` is a sorted set of room ids by creation time, for `list`. Every change to a
   room's hash is one single-key script, so each stays atomic and Cluster-friendly; the index
   is updated beside it and `list` skips ids whose hash is gone.
+- A schedule is the hash's `schedule` field, its JSON (server/schedule.py `stored`); ""
+  or no field means none, so hashes written before schedules existed read as unscheduled.
 - Definitions have no TTL: they are durable by design, unlike meeting state.
 - A Redis failure raises `RoomStoreUnavailable`, which callers answer with "unavailable";
   every call is bounded by the client's short timeouts.
@@ -34,6 +36,7 @@ from server.room_store import (
     new_tokens,
     token_hash,
 )
+from server.schedule import Schedule, from_stored, stored
 
 INDEX = "hearth:defs"
 ID_ATTEMPTS = 5
@@ -83,6 +86,7 @@ def _room(room_id: str, h: dict[str, str]) -> RoomDef:
         crisis=h.get("crisis", ""),
         share_seconds=int(h.get("share_seconds", DEFAULT_SHARE_SECONDS)),
         created_at=float(h.get("created_at", 0.0)),
+        schedule=from_stored(h.get("schedule")),
     )
 
 
@@ -116,9 +120,14 @@ class RedisRoomStore:
         guidelines: str = "",
         crisis: str = "",
         share_seconds: int = DEFAULT_SHARE_SECONDS,
+        schedule: Schedule | None = None,
     ) -> tuple[RoomDef, IssuedTokens]:
         checked = check_fields(
-            name=name, guidelines=guidelines, crisis=crisis, share_seconds=share_seconds
+            name=name,
+            guidelines=guidelines,
+            crisis=crisis,
+            share_seconds=share_seconds,
+            schedule=schedule,
         )
         tokens = new_tokens()
         for _ in range(ID_ATTEMPTS):
@@ -129,12 +138,14 @@ class RedisRoomStore:
                 crisis=checked.crisis or "",
                 share_seconds=checked.share_seconds or share_seconds,
                 created_at=self._clock(),
+                schedule=checked.schedule,
             )
             pairs = [
                 "name", room.name, "guidelines", room.guidelines, "crisis", room.crisis,
                 "share_seconds", str(room.share_seconds), "created_at", repr(room.created_at),
                 "invite_hash", token_hash(tokens.invite),
                 "facilitator_hash", token_hash(tokens.facilitator),
+                "schedule", stored(room.schedule),
             ]  # fmt: skip
             if await self._call(self._create(keys=[_key(room.id)], args=pairs)):
                 await self._call(self._redis.zadd(INDEX, {room.id: room.created_at}))
@@ -165,15 +176,24 @@ class RedisRoomStore:
         guidelines: str | None = None,
         crisis: str | None = None,
         share_seconds: int | None = None,
+        schedule: Schedule | None = None,
+        clear_schedule: bool = False,
     ) -> RoomDef | None:
         checked = check_fields(
-            name=name, guidelines=guidelines, crisis=crisis, share_seconds=share_seconds
+            name=name,
+            guidelines=guidelines,
+            crisis=crisis,
+            share_seconds=share_seconds,
+            schedule=schedule,
+            clear_schedule=clear_schedule,
         )
         pairs: list[str] = []
         for field in _FIELDS[:4]:
             value = getattr(checked, field)
             if value is not None:
                 pairs += [field, str(value)]
+        if checked.schedule is not None or checked.clear_schedule:
+            pairs += ["schedule", stored(checked.schedule)]
         raw = await self._call(self._change(keys=[_key(room_id)], args=pairs))
         return None if raw is None else _room(room_id, _decode(raw))
 

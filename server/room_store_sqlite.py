@@ -8,6 +8,10 @@ Rules of this module:
   hop would cost more than it saves (docs/decisions/002-room-definitions-in-sqlite.md).
 - WAL mode with a short busy timeout, so `hearth room create` in another process can write
   while a node is serving; every operation is a single statement, hence atomic.
+- The schema has a version (`PRAGMA user_version`); opening an older file brings it up to
+  date in one IMMEDIATE transaction, adding what is missing (version 2: the `schedule`
+  column, JSON or NULL), so a file from any earlier Hearth keeps working. A newer file is
+  refused rather than guessed at.
 - `secure_delete` is on: a deleted room's name and guidelines are overwritten, not left in
   free pages of the file.
 """
@@ -34,9 +38,10 @@ from server.room_store import (
     new_tokens,
     token_hash,
 )
+from server.schedule import Schedule, from_stored, stored
 
 FILENAME = "rooms.sqlite3"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 # Another process (the CLI) may hold the write lock for a moment; wait that long, no more.
 BUSY_TIMEOUT_MS = 1000
 # A fresh random id colliding even once is astronomically unlikely; twice means a bug.
@@ -51,10 +56,13 @@ CREATE TABLE IF NOT EXISTS rooms (
     share_seconds INTEGER NOT NULL,
     created_at REAL NOT NULL,
     invite_hash TEXT NOT NULL,
-    facilitator_hash TEXT NOT NULL
+    facilitator_hash TEXT NOT NULL,
+    schedule TEXT
 ) STRICT
 """
-_COLUMNS = "id, name, guidelines, crisis, share_seconds, created_at"
+# Columns added after version 1, by the version that added them: (version, column, type).
+_ADDED = ((2, "schedule", "TEXT"),)
+_COLUMNS = "id, name, guidelines, crisis, share_seconds, created_at, schedule"
 
 
 class StoreSchemaError(RuntimeError):
@@ -69,7 +77,25 @@ def _room(row: tuple[Any, ...]) -> RoomDef:
         crisis=str(row[3]),
         share_seconds=int(row[4]),
         created_at=float(row[5]),
+        schedule=from_stored(row[6]),
     )
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Create the table, or add the columns an older file lacks; one transaction, so a
+    second process opening the same old file at once waits, then finds nothing to do."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute(_SCHEMA)
+        have = {str(row[1]) for row in conn.execute("PRAGMA table_info(rooms)")}
+        for _version, column, kind in _ADDED:
+            if column not in have:
+                conn.execute(f"ALTER TABLE rooms ADD COLUMN {column} {kind}")
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 class SqliteRoomStore:
@@ -105,8 +131,8 @@ class SqliteRoomStore:
             (version,) = conn.execute("PRAGMA user_version").fetchone()
             if version > SCHEMA_VERSION:
                 raise StoreSchemaError(f"{self.path} has schema {version}, newer than this Hearth")
-            conn.execute(_SCHEMA)
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            if version < SCHEMA_VERSION:
+                _migrate(conn)
         except BaseException:
             conn.close()
             raise
@@ -118,9 +144,14 @@ class SqliteRoomStore:
         guidelines: str = "",
         crisis: str = "",
         share_seconds: int = DEFAULT_SHARE_SECONDS,
+        schedule: Schedule | None = None,
     ) -> tuple[RoomDef, IssuedTokens]:
         checked = check_fields(
-            name=name, guidelines=guidelines, crisis=crisis, share_seconds=share_seconds
+            name=name,
+            guidelines=guidelines,
+            crisis=crisis,
+            share_seconds=share_seconds,
+            schedule=schedule,
         )
         tokens = new_tokens()
         db = self._db()
@@ -132,11 +163,12 @@ class SqliteRoomStore:
                 crisis=checked.crisis or "",
                 share_seconds=checked.share_seconds or share_seconds,
                 created_at=self._clock(),
+                schedule=checked.schedule,
             )
             try:
                 db.execute(
                     f"INSERT INTO rooms ({_COLUMNS}, invite_hash, facilitator_hash)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         room.id,
                         room.name,
@@ -144,6 +176,7 @@ class SqliteRoomStore:
                         room.crisis,
                         room.share_seconds,
                         room.created_at,
+                        stored(room.schedule) or None,
                         token_hash(tokens.invite),
                         token_hash(tokens.facilitator),
                     ),
@@ -172,18 +205,35 @@ class SqliteRoomStore:
         guidelines: str | None = None,
         crisis: str | None = None,
         share_seconds: int | None = None,
+        schedule: Schedule | None = None,
+        clear_schedule: bool = False,
     ) -> RoomDef | None:
         checked = check_fields(
-            name=name, guidelines=guidelines, crisis=crisis, share_seconds=share_seconds
+            name=name,
+            guidelines=guidelines,
+            crisis=crisis,
+            share_seconds=share_seconds,
+            schedule=schedule,
+            clear_schedule=clear_schedule,
         )
+        # "" clears the column (nullif makes it NULL); NULL keeps it.
+        new_schedule = "" if checked.clear_schedule else (stored(checked.schedule) or None)
         # coalesce keeps a column when its parameter is NULL, i.e. "not given".
         rows = (
             self._db()
             .execute(
                 "UPDATE rooms SET name = coalesce(?, name), guidelines = coalesce(?, guidelines),"
-                " crisis = coalesce(?, crisis), share_seconds = coalesce(?, share_seconds)"
+                " crisis = coalesce(?, crisis), share_seconds = coalesce(?, share_seconds),"
+                " schedule = nullif(coalesce(?, schedule), '')"
                 f" WHERE id = ? RETURNING {_COLUMNS}",
-                (checked.name, checked.guidelines, checked.crisis, checked.share_seconds, room_id),
+                (
+                    checked.name,
+                    checked.guidelines,
+                    checked.crisis,
+                    checked.share_seconds,
+                    new_schedule,
+                    room_id,
+                ),
             )
             .fetchall()
         )

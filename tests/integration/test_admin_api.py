@@ -13,7 +13,7 @@ from tests.integration.nodes import Node, NodeFactory
 
 UNAUTHORIZED = {"error": "unauthorized"}
 CREATE_FIELDS = {"id", "name", "invite", "facilitator", "invite_url", "facilitator_url"}
-PUBLIC_FIELDS = {"id", "name", "guidelines", "crisis", "share_seconds"}
+PUBLIC_FIELDS = {"id", "name", "guidelines", "crisis", "share_seconds", "schedule"}
 
 
 @pytest.fixture
@@ -60,6 +60,7 @@ async def test_create_get_list_patch_delete(node: Node, api: httpx.AsyncClient) 
         "guidelines": "Listen.",
         "crisis": "Call 112",
         "share_seconds": 240,
+        "schedule": None,
     }
     assert got.headers["cache-control"] == "no-store"
 

@@ -40,6 +40,9 @@ def test_a_valid_token_shows_the_room_and_the_role(node: Node) -> None:
         "role": "member",
         "ice": [],  # no STUN/TURN configured: the connection check stays host-only
         "ice_policy": "all",
+        "schedule": None,  # no regular meeting time: nothing to show or download
+        "next_start": None,
+        "calendar": None,
     }
     assert answer.headers["cache-control"] == "no-store"
     assert "content-security-policy" in answer.headers
