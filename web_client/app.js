@@ -4,8 +4,14 @@
 // Rules of this module:
 // - The token in the link's fragment is read once and removed from the address bar at once
 //   (history.replaceState): never shown, never shared by accident, never sent anywhere but
-//   in `hello`. Until the seat is made it waits in this tab's sessionStorage, so a reload of
-//   the join page still works; after that the tab keeps only the resume token (protocol.js).
+//   in `hello`. It stays in this tab's sessionStorage for the tab's life: a reload of the join
+//   page still works, and when a seat ends without the person choosing it (the seat expired
+//   past the grace period, or a node restart lost the meeting) the page goes back in
+//   through the same link by itself, with the name typed earlier (kept in memory only): a
+//   facilitator straight in, a member to the lobby or straight back, as the room allows.
+// - Opening an invite link again in the same tab (only the fragment changes: `hashchange`)
+//   reads it like a fresh page would. A link the server doesn't know is said so at the top,
+//   before any camera opens.
 // - Every `welcome` replaces the view; events fold into it (room.js); the screens redraw
 //   from the view, coalesced, so a burst of events costs one redraw.
 // - The page title is always "Hearth": no room or person's name in titles or URLs.
@@ -21,6 +27,7 @@ import { t } from "./strings.js";
 import { JoinScreen } from "./join.js";
 import { LobbyScreen } from "./lobby.js";
 import { CircleScreen } from "./circle.js";
+import { Attention } from "./attention.js";
 
 /**
  * @typedef {import("./room.js").View} View
@@ -30,6 +37,7 @@ import { CircleScreen } from "./circle.js";
 const INVITE_KEY = "hearth.invite";
 const KEY_KEY = "hearth.key";
 const TEST = new URLSearchParams(location.search).has("test");
+const REJOIN_TRIES = 5;
 const candidateFilter = TEST ? isLoopbackCandidate : null;
 
 /** The per-browser random key `hello` carries, so a `remove` with block can refuse it. */
@@ -95,6 +103,15 @@ class App {
     /** @type {CircleScreen|null} */
     this.circle = null;
     this.denied = false;
+    /** @type {{name: string}|null} who this page joined as (memory only), to go back in by itself */
+    this.joinedAs = null;
+    /** @type {View|null} the view of a seat that expired, whose chat the next welcome keeps */
+    this.carried = null;
+    this.lobbyNote = "";
+    /** @type {JoinScreen|null} */
+    this.joinScreen = null;
+    this.room = "";
+    this.token = "";
     this.renderQueued = false;
     this.unread = 0;
     /** @type {{mic: boolean, cam: boolean}|null} what was on before stepping away */
@@ -104,6 +121,8 @@ class App {
     this.earlySignals = [];
     this.toast = h("div", { class: "toast", role: "status", "aria-live": "polite", hidden: true });
     document.body.append(this.toast);
+    // issue 17: waiting people and support notes never go unseen by a facilitator
+    this.attention = new Attention(() => this.circle?.openSide("panel"));
     this.wireSession();
     this.wireChrome();
     setInterval(() => this.tick(), 250);
@@ -128,11 +147,13 @@ class App {
     fill(this.main, h("div", { class: "screen landing" }, h("section", { class: "card center" }, h("h1", { text: "landingTitle" }), h("p", { class: "lead", text: key }))));
   }
 
-  showJoin() {
+  /** @param {string} [notice] a plain word at the top: why the person is here again */
+  showJoin(notice = "") {
     this.screen = "join";
     const join = new JoinScreen({
       room: this.room,
       token: this.token,
+      notice,
       prefs: this.prefs,
       store: localStorage,
       candidateFilter,
@@ -149,11 +170,7 @@ class App {
     this.stream = choice.stream;
     try {
       await this.session.join({ room: this.room, token: this.token, name: choice.name, accept: choice.accept, key: browserKey() });
-      try {
-        sessionStorage.removeItem(INVITE_KEY);
-      } catch {
-        /* nothing kept */
-      }
+      this.joinedAs = { name: choice.name };
       return null;
     } catch (err) {
       return errorText(err instanceof RequestError ? err.code : "");
@@ -168,11 +185,10 @@ class App {
     try {
       await this.session.resumeSeat(seat);
     } catch {
-      /* the `ended` event shows why; with the invite still known, offer to join again */
-      if (this.token && this.session.status !== "ended") this.showJoin();
+      /* the `ended` event shows why, or the join page when the invite is still known */
     }
     const opened = await opening;
-    if (this.session.status === "ended") stopMedia(opened.stream);
+    if (this.session.status !== "open") stopMedia(opened.stream);
     else this.useStream(opened.stream);
   }
 
@@ -189,6 +205,7 @@ class App {
     });
     s.addEventListener("status", (e) => this.status(/** @type {CustomEvent} */ (e).detail.status));
     s.addEventListener("ended", (e) => this.ended(/** @type {CustomEvent} */ (e).detail.reason));
+    window.addEventListener("hashchange", () => this.linkChanged());
     window.addEventListener("offline", () => this.banner(t("offline")));
     window.addEventListener("online", () => this.status(this.session.status));
   }
@@ -200,7 +217,15 @@ class App {
       return;
     }
     const wasLobby = this.view?.state.lobby;
-    this.view = viewFromWelcome(frame, this.view && this.view.me === frame.me ? this.view : null);
+    const carried = this.carried;
+    this.carried = null;
+    this.view = viewFromWelcome(frame, carried || (this.view && this.view.me === frame.me ? this.view : null));
+    if (carried) {
+      // Back in through the link after the seat expired: say where, plainly.
+      this.lobbyNote = this.view.state.lobby ? t("backInLobby") : "";
+      if (this.view.state.lobby) announce(t("backInLobby"), true);
+      else this.say(t("backInCircle"));
+    }
     this.setCrisis(this.view.state.crisis);
     if (wasLobby && !this.view.state.lobby) announce(t("letIn"), true);
     this.mesh?.setIceServers(this.session.ice, this.session.icePolicy);
@@ -274,7 +299,8 @@ class App {
         if (e.member === me) announce(t(e.role === "facilitator" ? "announceRole" : "announceRoleMember"));
         break;
       case "support":
-        if (fac) announce(t("noteArrived", { name: e.name }), true);
+        // Polite: a note must be heard, but never cut into what a screen reader is saying.
+        if (fac) announce(t("noteArrived", { name: e.name }));
         break;
       case "chat":
         if (e.from !== me && this.circle && !this.circle.chat.el.checkVisibility()) this.unread += 1;
@@ -311,8 +337,81 @@ class App {
     el.classList.toggle("warning", text === t("reconnecting") || text === t("offline"));
   }
 
+  /**
+   * The seat expired (past the grace period, or a restart lost the meeting) but the link is
+   * still known: go back in through it. With the name from this page's memory that happens
+   * by itself; after a reload (no name kept) the join page says what happened.
+   */
+  async rejoin() {
+    this.mesh?.close();
+    this.mesh = null;
+    this.earlySignals = [];
+    const name = this.joinedAs?.name;
+    if (!name) {
+      stopMedia(this.stream);
+      this.stream = null;
+      this.view = null;
+      this.circle = null;
+      this.lobby = null;
+      this.showJoin(t("expiredJoinAgain"));
+      return;
+    }
+    this.carried = this.view; // the chat already read stays on screen
+    let code = "";
+    for (let attempt = 0; attempt < REJOIN_TRIES; attempt++) {
+      const joining = this.session.join({ room: this.room, token: this.token, name, accept: true, key: browserKey() });
+      this.banner(t("rejoining"));
+      try {
+        await joining;
+        this.banner("");
+        return;
+      } catch (err) {
+        code = err instanceof RequestError ? err.code : "";
+        if (!["network", "unavailable", "rate_limited"].includes(code)) break;
+        await new Promise((r) => setTimeout(r, 1000 * (attempt + 1)));
+      }
+    }
+    // The link itself no longer works (rotated, locked room, blocked): say why, plainly.
+    this.carried = null;
+    this.banner("");
+    stopMedia(this.stream);
+    this.stream = null;
+    this.view = null;
+    this.circle = null;
+    this.lobby = null;
+    this.showJoin(errorText(code));
+  }
+
+  /** The same tab opened an invite link again: only the fragment changed. */
+  linkChanged() {
+    if (!location.hash) return;
+    const live = ["open", "connecting", "reconnecting"].includes(this.session.status);
+    const { room, token } = readLink();
+    if (!token) return;
+    if (live && room === this.room) {
+      // Keep the link this seat came in by: a stale one opened by mistake must not replace it.
+      try {
+        sessionStorage.setItem(INVITE_KEY, JSON.stringify({ room: this.room, token: this.token }));
+      } catch {
+        /* not kept */
+      }
+      this.say(t("alreadyHere"));
+      return;
+    }
+    this.joinScreen?.dispose();
+    stopMedia(this.stream);
+    this.stream = null;
+    this.room = room;
+    this.token = token;
+    this.showJoin();
+  }
+
   /** @param {string} reason */
   ended(reason) {
+    if (reason === "expired" && this.token) {
+      void this.rejoin();
+      return;
+    }
     const why = reason === "removed" && this.denied ? "denied" : reason;
     this.mesh?.close();
     this.mesh = null;
@@ -531,8 +630,11 @@ class App {
     if (view.state.lobby) {
       if (this.screen !== "lobby") {
         this.screen = "lobby";
+        this.circle = null; // back from the circle (a seat that expired): that screen is gone
         this.lobby = new LobbyScreen({ onSupport: () => void this.support(), onLeave: () => void this.leave() });
         this.lobby.mount(this.main, this.stream);
+        this.lobby.note(this.lobbyNote);
+        this.lobbyNote = "";
       }
       this.lobby?.update(view);
       return;
@@ -563,6 +665,7 @@ class App {
     }
     this.updateMesh(view);
     this.circle?.update(view, this.local());
+    this.attention.update(this.screen === "circle" ? view : null);
     const chatLabel = this.circle?.chatButton.querySelector(".control-label");
     if (chatLabel) setText(chatLabel, this.unread ? `${t("chat")} (${this.unread})` : t("chat"));
   }
@@ -595,6 +698,8 @@ class App {
   }
 
   tick() {
+    // The panel may have been opened or closed, or the circle left, since the last render.
+    this.attention.update(this.circle && this.screen === "circle" ? this.view : null);
     const view = this.view;
     if (!view || !this.circle) return;
     const now = this.session.now();

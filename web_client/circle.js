@@ -32,12 +32,21 @@ export const EMOJI = ["❤️", "👏", "🙏", "🤗", "💪", "😢", "🌱", 
  * @param {Record<string, any>} [extra]
  */
 function control(id, iconName, labelKey, onClick, extra = {}) {
+  // Two labels, one shown: the short one where the long one would not fit on one line (the
+  // stylesheet switches); the hidden one is left out of the accessible name.
   return h(
     "button",
     { type: "button", id, class: "control", on: { click: onClick }, ...extra },
     h("span", { class: "control-icon", "aria-hidden": "true" }, icon(iconName)),
-    h("span", { class: "control-label" }, t(labelKey)),
+    h("span", { class: "control-label" }, h("span", { class: "long" }, t(labelKey)), h("span", { class: "short" }, t(`${labelKey}Short`))),
   );
+}
+
+/** Change a control's label (both lengths). @param {HTMLElement} button @param {string} labelKey */
+function setLabel(button, labelKey) {
+  const [long, short] = button.querySelectorAll(".control-label > span");
+  setText(long, t(labelKey));
+  setText(short, t(`${labelKey}Short`));
 }
 
 export class CircleScreen {
@@ -170,20 +179,25 @@ export class CircleScreen {
     show(this.passButton, mySpeech);
     setText(this.doneButton, mySpeech ? t("finishEarlyLong") : t("giveBackFloor"));
 
+    // At the deadline the speaker gets a gentle cue in place of the turn hint, and keeps the
+    // piece (unless the round was started to move on by itself); everyone else only sees the
+    // timer's quiet mark. `next` is the server's word (room.js), never worked out here.
+    const timeUp = mySpeech && !!round?.time_up;
     let banner = "";
-    if (mySpeech) banner = t("yourTurnHint");
+    if (mySpeech) banner = t(timeUp ? "timeUpSpeaker" : "yourTurnHint");
     else if (nextSpeaker(view) === view.me) banner = t("youreNext");
     else if (s.held) banner = t("held");
     setText(this.banner, banner);
     show(this.banner, !!banner);
     this.banner.classList.toggle("your-turn", mySpeech);
+    this.banner.classList.toggle("time-up", timeUp);
 
     show(this.muteBanner, !!me?.muted);
     show(this.awayBanner, !!me?.away);
 
     const handUp = s.hands.includes(view.me);
     this.hand.setAttribute("aria-pressed", String(handUp));
-    setText(/** @type {Element} */ (this.hand.lastChild), t(handUp ? "lowerHand" : "raiseHand"));
+    setLabel(this.hand, handUp ? "lowerHand" : "raiseHand");
     this.mic.setAttribute("aria-pressed", String(local.micOn));
     this.setIcon(this.mic, local.micOn ? "mic" : "micOff");
     this.mic.setAttribute("aria-label", t(local.micOn ? "micToggleOn" : "micToggleOff"));

@@ -76,6 +76,16 @@ export function announce(text, urgent = false) {
   }, 50);
 }
 
+/**
+ * Why the timer stands still, as the server said (`round.pause_reason`), never guessed here.
+ * @param {{paused: boolean, pause_reason?: string|null}} round
+ */
+export function pausedText(round) {
+  if (round.pause_reason === "no_facilitator") return t("pausedNoFacilitator");
+  if (round.pause_reason === "facilitator") return t("pausedByFacilitator");
+  return t("paused");
+}
+
 /** "2:05", or "−0:12" in overtime. @param {number} seconds */
 export function clock(seconds) {
   const s = Math.round(Math.abs(seconds));

@@ -20,10 +20,14 @@ import { t } from "./strings.js";
 
 /**
  * @typedef {{members: number, waiting: number}} Live
- * @typedef {{id: string, name: string, guidelines: string, crisis: string, share_seconds: number, live: Live}} RoomInfo
+ * @typedef {{weekday: string, time: string, duration_minutes: number, every_weeks: number,
+ *   timezone: string, first_date: string|null}} Schedule  a regular meeting time (server/schedule.py)
+ * @typedef {{id: string, name: string, guidelines: string, crisis: string, share_seconds: number,
+ *   schedule?: Schedule|null, live: Live}} RoomInfo
  * @typedef {{id: string, name: string, invite: string, facilitator: string, invite_url: string, facilitator_url: string}} Issued
  * @typedef {{status: number, body: any, retryAfter: number|null}} Answer  status 0: no answer
- * @typedef {{name: string, guidelines: string, crisis: string, share_seconds: number}} RoomBody
+ * @typedef {{name: string, guidelines: string, crisis: string, share_seconds: number,
+ *   schedule: Schedule|null}} RoomBody  schedule null: none (on edit, it drops the old one)
  */
 
 const TOKEN_KEY = "hearth.admin";
@@ -32,6 +36,8 @@ const REQUEST_MS = 10_000;
 const DEFAULT_SHARE_SECONDS = 180;
 // The server's bounds (server/room_store.py); checked here too, so the host hears it kindly.
 const SHARE_SECONDS = { min: 10, max: 3600 };
+const WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+const SCHEDULE_DEFAULTS = { time: "19:00", duration_minutes: 90 };
 
 /** @returns {string} */
 function savedToken() {
@@ -101,8 +107,78 @@ function minutesOf(seconds) {
   return String(Math.round((seconds / 60) * 100) / 100);
 }
 
+/** The room's regular time as its card says it, or "". @param {Schedule|null|undefined} s */
+function scheduleText(s) {
+  if (!s) return "";
+  return t(s.every_weeks === 2 ? "hostMeetsOther" : "hostMeets", { day: t(`hostDay_${s.weekday}`), time: s.time, zone: s.timezone });
+}
+
 /**
- * The four fields of a room, for creating or editing.
+ * The regular meeting time's fields: "No regular time" hides the rest.
+ * @param {string} prefix @param {(key: string, control: HTMLElement, hint: string) => HTMLElement} field
+ */
+function scheduleFields(prefix, field) {
+  /** @param {string} key @param {HTMLElement} control */
+  const plain = (key, control) => h("div", { class: "field" }, h("label", { for: control.id, class: "field-label", text: key }), control);
+  const weekday = /** @type {HTMLSelectElement} */ (
+    h("select", { id: `${prefix}-weekday` }, h("option", { value: "" }, t("hostNoSchedule")), WEEKDAYS.map((d) => h("option", { value: d }, t(`hostDay_${d}`))))
+  );
+  const time = h("input", { id: `${prefix}-time`, type: "time", step: "60" });
+  const duration = h("input", { id: `${prefix}-duration`, type: "number", min: "5", max: "720", step: "5", inputmode: "numeric" });
+  const every = /** @type {HTMLSelectElement} */ (h("select", { id: `${prefix}-every` }, h("option", { value: "1" }, t("hostEveryWeek")), h("option", { value: "2" }, t("hostEveryOtherWeek"))));
+  const zone = h("input", { id: `${prefix}-zone`, type: "text", maxlength: "64", autocomplete: "off", spellcheck: "false", "aria-describedby": `${prefix}-zone-hint` });
+  const first = h("input", { id: `${prefix}-first`, type: "date", "aria-describedby": `${prefix}-first-hint` });
+  const rest = h(
+    "div",
+    { class: "schedule-fields" },
+    plain("hostTimeLabel", time),
+    plain("hostDurationLabel", duration),
+    plain("hostEveryLabel", every),
+    field("hostZoneLabel", zone, "hostZoneHint"),
+    field("hostFirstLabel", first, "hostFirstHint"),
+  );
+  weekday.addEventListener("change", () => show(rest, weekday.value !== ""));
+  const node = h(
+    "fieldset",
+    { class: "field schedule-set" },
+    h("legend", { class: "field-label", text: "hostScheduleLegend" }),
+    h("p", { class: "quiet small field-hint", text: "hostScheduleHint" }),
+    plain("hostWeekdayLabel", weekday),
+    rest,
+  );
+  return {
+    node,
+    /** @param {Schedule|null|undefined} s */
+    set(s) {
+      weekday.value = s ? s.weekday : "";
+      time.value = s ? s.time : SCHEDULE_DEFAULTS.time;
+      duration.value = String(s ? s.duration_minutes : SCHEDULE_DEFAULTS.duration_minutes);
+      every.value = String(s ? s.every_weeks : 1);
+      zone.value = s ? s.timezone : Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
+      first.value = s?.first_date || "";
+      show(rest, !!s);
+    },
+    /** The schedule, null for none, or [control, string key] for what is missing. @returns {Schedule|null|[HTMLElement, string]} */
+    read() {
+      time.removeAttribute("aria-invalid");
+      first.removeAttribute("aria-invalid");
+      if (!weekday.value) return null;
+      if (!time.value) return [time, "hostScheduleTimeMissing"];
+      if (every.value === "2" && !first.value) return [first, "hostScheduleFirstMissing"];
+      return {
+        weekday: weekday.value,
+        time: time.value.slice(0, 5),
+        duration_minutes: Math.round(Number(duration.value)),
+        every_weeks: Number(every.value),
+        timezone: zone.value.trim(),
+        first_date: first.value || null,
+      };
+    },
+  };
+}
+
+/**
+ * The fields of a room, for creating or editing.
  * @param {string} prefix element ids start with it @param {Partial<RoomInfo>} values
  */
 function roomFields(prefix, values) {
@@ -120,7 +196,9 @@ function roomFields(prefix, values) {
   const crisis = h("textarea", { id: `${prefix}-crisis`, rows: "3", maxlength: "2000", "aria-describedby": `${prefix}-crisis-hint` });
   const minutes = h("input", { id: `${prefix}-minutes`, type: "number", min: "0.5", max: "60", step: "0.5", inputmode: "decimal", "aria-describedby": `${prefix}-minutes-hint` });
   const error = h("p", { class: "form-error", role: "alert", id: `${prefix}-error` });
+  const schedule = scheduleFields(prefix, field);
   const set = (/** @type {Partial<RoomInfo>} */ v) => {
+    schedule.set(v.schedule);
     name.value = v.name || "";
     guidelines.value = v.guidelines || "";
     crisis.value = v.crisis || "";
@@ -136,6 +214,7 @@ function roomFields(prefix, values) {
       field("hostGuidelinesLabel", guidelines, "hostGuidelinesHint"),
       field("hostCrisisLabel", crisis, "hostCrisisHint"),
       field("hostShareLabel", minutes, "hostShareHint"),
+      schedule.node,
       error,
     ],
     /** The body to send, or null after saying what is wrong and focusing it. @returns {RoomBody|null} */
@@ -143,10 +222,12 @@ function roomFields(prefix, values) {
       name.removeAttribute("aria-invalid");
       minutes.removeAttribute("aria-invalid");
       const seconds = Math.round(Number(minutes.value.replace(",", ".")) * 60);
-      /** @type {[HTMLInputElement, string]|null} */
+      const when = schedule.read();
+      /** @type {[HTMLElement, string]|null} */
       let wrong = null;
       if (!name.value.trim()) wrong = [name, "hostNameMissing"];
       else if (!Number.isFinite(seconds) || seconds < SHARE_SECONDS.min || seconds > SHARE_SECONDS.max) wrong = [minutes, "hostShareWrong"];
+      else if (Array.isArray(when)) wrong = when;
       if (wrong) {
         wrong[0].setAttribute("aria-invalid", "true");
         setText(error, t(wrong[1]));
@@ -154,7 +235,8 @@ function roomFields(prefix, values) {
         return null;
       }
       setText(error, "");
-      return { name: name.value.trim(), guidelines: guidelines.value, crisis: crisis.value, share_seconds: seconds };
+      const checked = Array.isArray(when) ? null : when;
+      return { name: name.value.trim(), guidelines: guidelines.value, crisis: crisis.value, share_seconds: seconds, schedule: checked };
     },
   };
 }
@@ -211,7 +293,8 @@ class RoomCard {
     this.live.dataset.live = String(live);
     const parts = live ? [t("hostLiveNow"), t("hostInCircle", { n: members }), t("hostWaiting", { n: waiting })] : [t("hostQuiet")];
     setText(this.live, parts.join(" · "));
-    setText(this.meta, `${t("hostShareTime", { time: spokenDuration(room.share_seconds) })} · ${t("hostRoomId", { id: room.id })}`);
+    const meets = scheduleText(room.schedule);
+    setText(this.meta, [t("hostShareTime", { time: spokenDuration(room.share_seconds) }), meets, t("hostRoomId", { id: room.id })].filter(Boolean).join(" · "));
     this.editButton.setAttribute("aria-label", t("hostEditLabel", { name: room.name }));
     this.rotateButton.setAttribute("aria-label", t("hostRotateLabel", { name: room.name }));
     this.deleteButton.setAttribute("aria-label", t("hostDeleteLabel", { name: room.name }));

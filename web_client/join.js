@@ -3,18 +3,22 @@
 //
 // It asks the node for the room's public face (name, guidelines, crisis resources) with the
 // link's token (POST /api/preview) before any hello, so the guidelines are read before they
-// are accepted. If that fails, the hello still decides; the page never blocks on it.
+// are accepted. If that fails, the hello still decides; the page never blocks on it. A link
+// the node says is wrong is told at the top of the page and no camera or microphone opens.
 
-import { h, fill, show, setText } from "./dom.js";
+import { h, fill, show, setText, announce } from "./dom.js";
 import { t } from "./strings.js";
 import { openMedia, stopMedia, listDevices, watchLevel, savePrefs } from "./media.js";
 import { checkConnection } from "./check.js";
 import { icon } from "./icons.js";
+import { keepUpcoming, nextMeetingLines, downloadCalendar } from "./schedule.js";
 
 /**
  * @typedef {import("./media.js").Prefs} Prefs
  * @typedef {{name: string, guidelines: string, crisis: string, share_seconds: number, role: string,
- *   ice?: RTCIceServer[], ice_policy?: RTCIceTransportPolicy}} Preview
+ *   ice?: RTCIceServer[], ice_policy?: RTCIceTransportPolicy,
+ *   schedule?: import("./schedule.js").Schedule|null, next_start?: number|null, calendar?: string|null}} Preview
+ *   `schedule`, `next_start` and `calendar`: the room's regular meeting time, or null (schedule.js)
  * @typedef {{name: string, accept: boolean, stream: MediaStream|null}} JoinChoice
  */
 
@@ -47,7 +51,7 @@ export class JoinScreen {
    * @param {{room: string, token: string, prefs: Prefs, store: Storage,
    *   candidateFilter: ((line: string) => boolean)|null,
    *   onPreview: (p: Preview) => void, onJoin: (c: JoinChoice) => Promise<string|null>,
-   *   onStream: (s: MediaStream|null) => void}} options
+   *   onStream: (s: MediaStream|null) => void, notice?: string}} options
    *   `onJoin` resolves with null on success or an error text to show; `onStream` hears of
    *   every change of camera or microphone, also after joining (devices can be slow).
    */
@@ -58,6 +62,7 @@ export class JoinScreen {
     this.stopLevel = () => {};
     this.role = "member";
     this.checked = false;
+    this.disposed = false;
     /** @type {Promise<Preview|null|"unavailable">} */
     this.preview = Promise.resolve("unavailable");
     /** @type {Promise<void>} */
@@ -68,6 +73,8 @@ export class JoinScreen {
   build() {
     const o = this.o;
     this.roomLine = h("p", { class: "lead" });
+    this.notice = h("p", { class: "notice", id: "join-notice", role: "status", hidden: !o.notice }, o.notice || "");
+    this.scheduleBox = h("section", { class: "card schedule-card", id: "schedule", hidden: true });
     this.video = h("video", { class: "preview-video mirrored", autoplay: true, muted: true, playsinline: true });
     this.video.muted = true;
     this.videoNote = h("p", { class: "preview-note", hidden: true });
@@ -128,8 +135,10 @@ export class JoinScreen {
     return h(
       "div",
       { class: "screen join-screen", id: "screen-join" },
+      this.notice,
       h("h1", { text: "joinTitle" }),
       this.roomLine,
+      this.scheduleBox,
       h("p", { class: "quiet", text: "joinWelcome" }),
       form,
     );
@@ -141,19 +150,28 @@ export class JoinScreen {
     this.nameInput.focus();
     const preview = fetchPreview(this.o.room, this.o.token);
     this.preview = preview; // the connection check waits for its ICE servers
-    this.mediaReady = this.openDevices();
     const p = await preview;
     if (p === null) {
-      setText(this.error, t("badToken"));
-      this.submit.disabled = true;
+      // A wrong or old link: say so where it is seen first, and open no camera for it.
+      fill(
+        main,
+        h(
+          "div",
+          { class: "screen landing", id: "screen-bad-link" },
+          h("section", { class: "card center" }, h("h1", { text: "badLinkTitle" }), h("p", { class: "lead", role: "alert", id: "join-error" }, t("badToken"))),
+        ),
+      );
       return;
     }
+    if (this.disposed) return;
+    this.mediaReady = this.openDevices();
     if (p === "unavailable") {
       fill(this.guidelines, t("guidelinesDefault"), h("br"), h("br"), h("em", {}, t("guidelinesUnavailable")));
       return;
     }
     this.o.onPreview(p);
     setText(this.roomLine, t("joinRoom", { room: p.name }));
+    this.showSchedule(p);
     if (p.guidelines.trim()) setText(this.guidelines, p.guidelines);
     this.role = p.role;
     if (p.role === "facilitator") {
@@ -163,9 +181,53 @@ export class JoinScreen {
     }
   }
 
+  /** The next meeting in the reader's time zone and the calendar file, when the room has a regular time. @param {Preview} p */
+  showSchedule(p) {
+    const upcoming = p.schedule && typeof p.next_start === "number" ? { next_start: p.next_start, duration_minutes: p.schedule.duration_minutes } : null;
+    keepUpcoming(sessionStorage, this.o.room, upcoming); // for the lobby's countdown
+    if (!upcoming || !p.schedule) return;
+    const lines = nextMeetingLines(p.schedule, upcoming.next_start, Date.now());
+    const calendar = p.calendar;
+    const download = calendar
+      ? h("button", {
+          type: "button",
+          class: "secondary small",
+          id: "calendar-download",
+          text: "calendarDownload",
+          "aria-describedby": "calendar-hint",
+          on: {
+            click: () => {
+              downloadCalendar(calendar);
+              announce(t("calendarSaved"));
+            },
+          },
+        })
+      : null;
+    fill(
+      this.scheduleBox,
+      h("p", { class: "next-meeting", id: "next-meeting" }, lines.when),
+      h("p", { class: "quiet small" }, lines.rhythm),
+      download,
+      download ? h("p", { class: "quiet small", id: "calendar-hint", text: "calendarHint" }) : null,
+    );
+    show(this.scheduleBox, true);
+  }
+
+  /** The page moves on without joining (another link opened in this tab): let go of devices. */
+  dispose() {
+    this.disposed = true;
+    this.stopLevel();
+    stopMedia(this.stream);
+    this.stream = null;
+  }
+
   async openDevices() {
     const prefs = this.o.prefs;
     const opened = await openMedia({ audioDevice: prefs.audioDevice, videoDevice: prefs.videoDevice, video: !prefs.audioOnly });
+    if (this.disposed) {
+      stopMedia(opened.stream);
+      return;
+    }
     this.useStream(opened.stream);
     if (opened.problem && !(opened.problem === "none" && opened.audio)) {
       const key = { blocked: "mediaBlocked", busy: "mediaBusy", none: "noCamera" }[opened.problem] || "mediaFailed";

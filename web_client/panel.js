@@ -6,7 +6,7 @@
 // item after a redraw, so keyboard users are never thrown to the top. Airtime is counted in
 // this page's memory (airtime.js) and never sent.
 
-import { h, fill, setText, show, clock, ask, announce } from "./dom.js";
+import { h, fill, setText, show, clock, ask, announce, pausedText } from "./dom.js";
 import { t } from "./strings.js";
 import { Airtime } from "./airtime.js";
 import { memberOf, nameOf, secondsLeft } from "./room.js";
@@ -74,11 +74,13 @@ export class FacilitatorPanel {
     this.kind = h("select", { id: "round-kind" }, ["share", "check_in", "check_out"].map((k) => h("option", { value: k }, t(`kind_${k}`))));
     this.orderPreset = h("select", { id: "round-order" }, ["manual", "arrival", "shuffle", "facilitator_last"].map((k) => h("option", { value: k }, t(`order_${k}`))));
     this.secondPass = h("input", { type: "checkbox", id: "round-second-pass", checked: true });
+    // Moving the piece on by itself is the facilitator's explicit choice, off by default: at
+    // the deadline the speaker gets a gentle cue and keeps the piece (issue 17).
+    this.autoMove = h("input", { type: "checkbox", id: "round-auto-move", "aria-describedby": "round-auto-move-hint", on: { change: () => { this.overtime.disabled = !this.autoMove.checked; } } });
     this.overtime = h(
       "select",
-      { id: "round-overtime" },
-      h("option", { value: "0" }, t("overtimeNone")),
-      [15, 30, 60].map((n) => h("option", { value: String(n) }, t("overtimeSeconds", { n }))),
+      { id: "round-overtime", disabled: true },
+      [15, 30, 60, 120].map((n) => h("option", { value: String(n), selected: n === 30 }, t("roundAutoMoveSeconds", { n }))),
     );
     this.countdownChoice = h(
       "select",
@@ -95,7 +97,9 @@ export class FacilitatorPanel {
       this.kind,
       h("label", { for: "round-order", text: "roundOrder" }),
       this.orderPreset,
-      h("label", { for: "round-overtime", text: "roundOvertime" }),
+      h("div", { class: "check-row" }, this.autoMove, h("label", { for: "round-auto-move", text: "roundAutoMove" })),
+      h("p", { class: "quiet small", id: "round-auto-move-hint", text: "roundAutoMoveHint" }),
+      h("label", { for: "round-overtime", text: "roundAutoMoveAfter" }),
       this.overtime,
       h("div", { class: "check-row" }, this.secondPass, h("label", { for: "round-second-pass", text: "roundSecondPass" })),
       h("button", { type: "submit", class: "primary", id: "start-round", text: "startRound" }),
@@ -126,13 +130,17 @@ export class FacilitatorPanel {
     this.peopleList = h("ul", { class: "plain-list people-list", id: "people-list" });
     this.people = section("peopleSection", h("p", { class: "quiet small", text: "airtimeHint" }), this.peopleList);
 
-    // --- support notes
+    // --- support notes: kept by the server until a facilitator marks them seen (issue 17)
     this.noteList = h("ol", { class: "plain-list notes", id: "note-list", "aria-live": "off" });
     this.notes = section("notesSection", this.noteList);
+    this.notes.el.id = "notes-section";
 
     // --- the room
     this.topicInput = h("input", { type: "text", id: "topic-input", maxlength: "200" });
     this.lockButton = h("button", { type: "button", class: "secondary small", id: "lock-button", on: { click: () => cmd(this.view?.state.locked ? "unlock" : "lock") } });
+    this.returningBox = h("input", { type: "checkbox", id: "returning-toggle", checked: true, on: { change: () => cmd("set_returning", { returning: this.returningBox.checked ? "welcome" : "knock" }) } });
+    // issue 17: who takes the role if the last facilitator drops (`set_successor`)
+    this.successorPick = h("select", { id: "successor-pick", "aria-describedby": "successor-hint", on: { change: () => cmd("set_successor", this.successorPick.value ? { member: this.successorPick.value } : {}) } });
     this.roomSection = section(
       "roomSection",
       h(
@@ -149,6 +157,12 @@ export class FacilitatorPanel {
       ),
       this.lockButton,
       h("p", { class: "quiet small", text: "lockHint" }),
+      // issue 17, never stranded: whether people here earlier come back without knocking
+      h("div", { class: "check-row" }, this.returningBox, h("label", { for: "returning-toggle", text: "returningLabel" })),
+      h("p", { class: "quiet small", text: "returningHint" }),
+      h("label", { for: "successor-pick", class: "small", text: "successorLabel" }),
+      this.successorPick,
+      h("p", { class: "quiet small", id: "successor-hint", text: "successorHint" }),
       h("button", { type: "button", class: "danger", id: "end-meeting", text: "endMeeting", on: { click: () => this.endMeeting() } }),
     );
 
@@ -295,24 +309,38 @@ export class FacilitatorPanel {
       });
     });
 
-    // notes
-    redraw(this.noteList, String(view.notes.length), () =>
+    // notes: the newest first, unseen ones with "Mark as seen"
+    const unseen = view.notes.filter((n) => !n.seen).length;
+    setText(this.notes.title, unseen ? t("notesUnseen", { count: unseen }) : t("notesSection"));
+    redraw(this.noteList, JSON.stringify([view.notes, s.members.map((m) => m.id), s.waiting.map((w) => w.id)]), () =>
       view.notes.length === 0
         ? [h("li", { class: "quiet small", text: "notesEmpty" })]
-        : [...view.notes].reverse().map((n) =>
-            h(
+        : [...view.notes].reverse().map((n) => {
+            const here = !!memberOf(view, n.from) || s.waiting.some((w) => w.id === n.from);
+            const name = here ? n.name || nameOf(view, n.from) : t("noteFromLeft", { name: n.name || "?" });
+            return h(
               "li",
-              { class: "note" },
-              h("span", { class: "chat-name" }, n.name || "?"),
+              { class: n.seen ? "note seen" : "note unseen", "data-note": String(n.id) },
+              h("span", { class: "chat-name" }, name),
               h("time", { class: "chat-time" }, new Date(n.at * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })),
               h("p", { class: "chat-text" }, n.text),
-            ),
-          ),
+              n.seen
+                ? h("span", { class: "quiet small" }, t("noteWasSeen"))
+                : h("button", { type: "button", class: "secondary small", "data-focus": `seen-${n.id}`, "aria-label": t("noteSeenLabel", { name: n.name }), on: { click: () => this.a.command("support_seen", { note: n.id }) } }, t("noteSeen")),
+            );
+          }),
     );
 
     // room
     setText(this.lockButton, t(s.locked ? "unlock" : "lock"));
     this.lockButton.setAttribute("aria-pressed", String(s.locked));
+    this.returningBox.checked = s.returning !== "knock";
+    const candidates = s.members.filter((m) => m.role === "member");
+    redraw(this.successorPick, JSON.stringify(candidates.map((m) => [m.id, m.name])), () => [
+      h("option", { value: "" }, t("successorNone")),
+      ...candidates.map((m) => h("option", { value: m.id }, m.name)),
+    ]);
+    this.successorPick.value = s.successor && candidates.some((m) => m.id === s.successor) ? s.successor : "";
     this.tick(now);
   }
 
@@ -324,7 +352,7 @@ export class FacilitatorPanel {
     if (s.round) {
       const speaker = s.round.speaker;
       const left = secondsLeft(s.round, now);
-      setText(this.roundNow, speaker ? `${t("roundNow", { name: nameOf(view, speaker) })} · ${s.round.paused ? t("paused") : clock(left ?? 0)}` : t("roundNobody"));
+      setText(this.roundNow, speaker ? `${t("roundNow", { name: nameOf(view, speaker) })} · ${s.round.paused ? pausedText(s.round) : clock(left ?? 0)}` : t("roundNobody"));
     }
     for (const [id, cell] of this.airtimeCells) setText(cell, t("airtime", { time: clock(this.airtime.of(id, now)) }));
   }
@@ -340,13 +368,11 @@ export class FacilitatorPanel {
   startRound() {
     const minutes = Number(this.seconds.value);
     const seconds = Math.max(1, Math.min(7200, Math.round((Number.isFinite(minutes) ? minutes : 3) * 60)));
-    void this.a.command("start_round", {
-      seconds,
-      overtime: Number(this.overtime.value),
-      order: this.orderPreset.value,
-      kind: this.kind.value,
-      second_pass: this.secondPass.checked,
-    });
+    /** @type {Record<string, any>} */
+    const args = { seconds, order: this.orderPreset.value, kind: this.kind.value, second_pass: this.secondPass.checked };
+    // Left out, the piece never moves on by itself.
+    if (this.autoMove.checked) args.overtime = Number(this.overtime.value);
+    void this.a.command("start_round", args);
   }
 
   togglePause() {

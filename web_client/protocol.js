@@ -8,12 +8,23 @@
 //   with the last resume token and seq. After MOVING (a draining node: the seat is kept) the
 //   first try goes at once, with no backoff: the load balancer sends it to another node. Closes that end the seat (removed, left, ended,
 //   replaced) end the session instead.
+// - A resume always asks from the last seq this tab has seen (not the last welcome's), and an
+//   event at or below that seq in the same epoch is dropped: a replay never shows anything
+//   twice. A resume the server refuses (`resume_expired`: the seat ended past the grace
+//   period, or the node restarted and lost the meeting) ends the session with "expired" at
+//   once, whichever attempt it was, so the page can go back in through its link instead of
+//   retrying for ever.
 // - Requests (`cmd`, `chat`) carry ids that are never reused for a seat, even across a
 //   reload: the counter lives beside the resume token in the tab's sessionStorage, since the
 //   server treats a repeated id as the same request. A request still unanswered when the
 //   socket dropped is sent again after the resume with the same id, which the server dedupes.
-// - What a reload needs (the resume token, seq, epoch, next request id) is kept per tab in
-//   sessionStorage; names, chat and everything else said in a meeting live only in memory.
+// - What a reload needs (the resume token, seq, epoch, next request id, and the seq from which
+//   this seat has seen the chat) is kept per tab in sessionStorage: numbers and a token only;
+//   names, chat and everything else said in a meeting live only in memory. So after a reload
+//   the chat is asked of the server again: the seat takes a fresh snapshot (which holds no
+//   chat), then at once resumes once more from `chatFrom`, and of the replayed events up to
+//   the snapshot's seq only the chat lines are passed on (the snapshot already holds the
+//   rest). Each line arrives once, in order; a history too short for it gives a snapshot.
 
 import { encode, decode } from "./vendor/msgpack/index.mjs";
 
@@ -54,7 +65,7 @@ const SEAT_KEY = "hearth.seat";
 
 /**
  * @typedef {Record<string, any>} Frame  A decoded msgpack map.
- * @typedef {{room: string, resume: string, seq: number, epoch: string, nextId: number}} Seat
+ * @typedef {{room: string, resume: string, seq: number, epoch: string, nextId: number, chatFrom?: number}} Seat
  *   What a tab keeps to resume its seat after a reload.
  * @typedef {{room: string, token: string, name: string, accept: boolean, key?: string}} HelloArgs
  * @typedef {"idle"|"connecting"|"open"|"reconnecting"|"ended"} Status
@@ -153,6 +164,13 @@ export class Session extends EventTarget {
     this.pings = new Map();
     /** performance.now() before which a dropped socket is not replaced (tests only) */
     this.holdUntil = 0;
+    /** The seq from which this seat has seen the chat (its first welcome in the circle). */
+    this.chatFrom = 0;
+    this.refill = false;
+    /** @type {{from: number, until: number, epoch: string, welcome: Frame|null}|null}
+     *  a reload's chat being refilled: the snapshot's welcome waits for it, so the page starts
+     *  (media included) only once, on the socket that stays */
+    this.backfill = null;
   }
 
   /** Server time now, in seconds since the epoch. */
@@ -168,7 +186,17 @@ export class Session extends EventTarget {
    * @returns {Promise<Frame>}
    */
   join(hello) {
+    // A fresh seat: nothing of an earlier one (an expired seat this tab joins again) is kept.
     this.room = hello.room;
+    this.resumeToken = "";
+    this.epoch = "";
+    this.seq = 0;
+    this.hasView = false;
+    this.attempt = 0;
+    this.chatFrom = 0;
+    this.refill = false;
+    this.backfill = null;
+    this.status = this.status === "ended" ? "idle" : this.status;
     /** @type {Frame} */
     const frame = { t: "hello", room: hello.room, token: hello.token, name: hello.name, accept: hello.accept };
     if (hello.key) frame.key = hello.key;
@@ -189,7 +217,33 @@ export class Session extends EventTarget {
     // replay from before the seat existed is always answered with one).
     this.seq = 0;
     this.hasView = false;
-    return this.open({ t: "hello", resume: seat.resume, seq: 0 });
+    this.chatFrom = seat.chatFrom || 0;
+    this.refill = true; // once the snapshot is in, ask again for the chat it lacks
+    return this.open(this.resumeHello());
+  }
+
+  /** The hello that takes this seat back: from the last seq seen, or a snapshot without a view. */
+  resumeHello() {
+    const seq = this.backfill ? this.backfill.from : this.hasView ? this.seq : 0;
+    return { t: "hello", resume: this.resumeToken, seq };
+  }
+
+  /**
+   * A reload's snapshot: hold it and resume again at once from `chatFrom`, keeping only the
+   * chat of what the snapshot already covers (see the module's rules). Returns whether it did.
+   * @param {Frame} frame the snapshot's welcome
+   */
+  refillChat(frame) {
+    this.refill = false;
+    const ok = this.chatFrom && this.chatFrom < frame.seq && frame.epoch === this.epoch && this.ws;
+    if (!ok || !this.ws) return false;
+    this.backfill = { from: this.chatFrom, until: frame.seq, epoch: frame.epoch, welcome: frame };
+    this.resumeToken = frame.resume;
+    const ws = this.ws;
+    this.ws = null;
+    ws.close(CLOSE.NORMAL, "chat refill");
+    this.connect();
+    return true;
   }
 
   /** @param {Frame} greeting */
@@ -210,7 +264,8 @@ export class Session extends EventTarget {
     this.setStatus(this.attempt === 0 ? "connecting" : "reconnecting");
     ws.onopen = () => {
       if (this.ws !== ws || !this.greeting) return;
-      ws.send(pack(this.greeting));
+      // A resume asks from the last seq seen now, not when the greeting was made.
+      ws.send(pack(this.greeting.resume ? this.resumeHello() : this.greeting));
       this.timers.welcome = setTimeout(() => ws.close(CLOSE.NORMAL, "no welcome"), WELCOME_TIMEOUT_MS);
     };
     ws.onmessage = (message) => {
@@ -231,7 +286,14 @@ export class Session extends EventTarget {
       case "welcome":
         return this.welcomed(frame);
       case "event":
-        if (frame.epoch === this.epoch && frame.seq > this.seq) this.seq = frame.seq;
+        if (this.backfill && frame.epoch === this.backfill.epoch && frame.seq <= this.backfill.until) {
+          if (frame.type === "chat" && frame.seq > this.backfill.from) this.emit("event", { frame });
+          return; // everything else is in the snapshot already
+        }
+        if (frame.epoch === this.epoch) {
+          if (typeof frame.seq === "number" && frame.seq <= this.seq) return; // seen already
+          this.seq = frame.seq;
+        }
         this.emit("event", { frame });
         this.save();
         return;
@@ -249,6 +311,16 @@ export class Session extends EventTarget {
   /** @param {Frame} frame */
   welcomed(frame) {
     clearTimeout(this.timers.welcome);
+    if (frame.resumed && this.backfill?.welcome) {
+      // The chat refill answered: the held snapshot is the view, with this socket's token;
+      // the replayed chat follows.
+      frame = { ...this.backfill.welcome, resume: frame.resume };
+      this.backfill.welcome = null;
+    } else if (!frame.resumed && this.refill && this.refillChat(frame)) {
+      return;
+    } else if (!frame.resumed) {
+      this.backfill = null;
+    }
     if (frame.resumed && !this.hasView) {
       // A replay with nothing to replay onto: ask again for a snapshot (the token rotated).
       this.resumeToken = frame.resume;
@@ -256,6 +328,8 @@ export class Session extends EventTarget {
       this.ws?.close(CLOSE.NORMAL, "need a snapshot");
       return;
     }
+    if (frame.epoch !== this.epoch) this.chatFrom = 0;
+    if (!this.chatFrom && frame.state && !frame.state.lobby) this.chatFrom = frame.seq;
     this.me = frame.me;
     this.role = frame.role;
     this.epoch = frame.epoch;
@@ -265,7 +339,7 @@ export class Session extends EventTarget {
     this.icePolicy = frame.ice_policy === "relay" ? "relay" : "all";
     this.hasView = true;
     this.attempt = 0;
-    this.greeting = { t: "hello", resume: frame.resume, seq: frame.seq };
+    this.greeting = this.resumeHello();
     if (typeof frame.now === "number" && this.bestRtt === Infinity) this.offset = frame.now - Date.now() / 1000;
     this.save();
     this.setStatus("open");
@@ -283,6 +357,15 @@ export class Session extends EventTarget {
     if (typeof frame.id === "number" && this.pending.has(frame.id)) {
       return this.settle(frame.id, null, error);
     }
+    if (error.code === "resume_expired" && this.greeting?.resume && this.status !== "open") {
+      // The seat is gone (past the grace period, or the meeting with it after a restart):
+      // retrying can't help, so say so now, on the first attempt or the tenth.
+      const ws = this.ws;
+      this.ws = null;
+      ws?.close(CLOSE.NORMAL, "expired");
+      this.end("expired", 0);
+      return;
+    }
     if (this.onRefused && this.status !== "open") {
       // The hello itself was refused; the socket stays in the greeting phase, so close it.
       const reject = this.onRefused;
@@ -292,13 +375,7 @@ export class Session extends EventTarget {
       this.ws = null;
       ws?.close(CLOSE.NORMAL, "refused");
       this.clearTimers();
-      if (error.code === "resume_expired") {
-        this.forget();
-        this.setStatus("ended");
-        this.emit("ended", { reason: "expired", code: 0 });
-      } else {
-        this.setStatus("idle");
-      }
+      this.setStatus("idle");
       reject(error);
       return;
     }
@@ -308,6 +385,7 @@ export class Session extends EventTarget {
   /** @param {number} code */
   lost(code) {
     this.clearTimers();
+    this.backfill = null; // a refill cut short: the next resume asks from the last seq seen
     const ending = ENDINGS.get(code);
     if (ending || !this.greeting) {
       this.end(ending || "closed", code);
@@ -477,7 +555,7 @@ export class Session extends EventTarget {
   save() {
     if (!this.resumeToken || this.status === "ended") return;
     /** @type {Seat} */
-    const seat = { room: this.room, resume: this.resumeToken, seq: this.seq, epoch: this.epoch, nextId: this.nextId };
+    const seat = { room: this.room, resume: this.resumeToken, seq: this.seq, epoch: this.epoch, nextId: this.nextId, chatFrom: this.chatFrom };
     try {
       this.store.setItem(SEAT_KEY, JSON.stringify(seat));
     } catch {

@@ -4,25 +4,26 @@
 // - No DOM, no I/O: `viewFromWelcome` builds a view, `applyEvent` folds one event into it and
 //   says what happened (for announcements). The server decides everything; this only mirrors.
 // - Every `welcome` replaces the view whole (let in, promoted, a fresh snapshot after resume).
-// - Chat, reactions and support notes are kept in memory only, bounded.
+// - Chat and reactions are kept in memory only, bounded. Support notes are the server's
+//   (the facilitators' snapshot `notes`, kept current by `support` and `support_seen`).
 
 const CHAT_KEEP = 300;
-const NOTES_KEEP = 100;
+const NOTES_KEEP = 50; // as many as the room keeps (rooms/state.py MAX_SUPPORT_NOTES)
 
 /**
  * @typedef {{id: string, name: string, role: string, away: boolean, muted: boolean, reconnecting: boolean}} Member
  * @typedef {{id: string, name: string, position: number, reconnecting: boolean}} Waiting
- * @typedef {{kind: string, seconds: number, share_seconds: number, overtime: number,
- *   second_pass: boolean, pass_no: number, speaker: string|null, turn_id: string|null,
+ * @typedef {{kind: string, seconds: number, share_seconds: number, overtime: number|null,
+ *   second_pass: boolean, pass_no: number, speaker: string|null, next: string|null, turn_id: string|null,
  *   deadline: number|null, paused: boolean, remaining: number|null, time_up: boolean,
- *   passed: string[]}} Round
+ *   pause_reason?: string|null, passed: string[]}} Round
  * @typedef {{room: string, name: string, guidelines: string, crisis: string,
  *   share_seconds: number, locked: boolean, ended: boolean, lobby: boolean,
  *   position: number|null, members: Member[], waiting: Waiting[], order: string[],
  *   round: Round|null, hands: string[], floor: string|null, topic: string|null,
- *   held: boolean, successor: string|null}} Snapshot
+ *   held: boolean, successor: string|null, returning?: string|null, notes?: Note[]}} Snapshot
  * @typedef {{from: string, name: string, id: number, text: string, at: number, mine: boolean}} ChatLine
- * @typedef {{from: string, name: string, text: string, at: number}} Note
+ * @typedef {{id: number, from: string, name: string, text: string, at: number, seen: boolean}} Note
  * @typedef {{me: string, role: string, state: Snapshot, chat: ChatLine[], notes: Note[],
  *   lobbyMessages: string[], names: Map<string, string>, turnStartedAt: number|null,
  *   chatCount: number}} View
@@ -43,7 +44,7 @@ export function viewFromWelcome(welcome, previous) {
     role: welcome.role,
     state,
     chat: previous ? previous.chat : [],
-    notes: previous ? previous.notes : [],
+    notes: state.notes ? [...state.notes] : [],
     lobbyMessages: previous ? previous.lobbyMessages : [],
     names,
     turnStartedAt: null,
@@ -72,25 +73,14 @@ export function speakerOf(view) {
 }
 
 /**
- * Who speaks after the current speaker in this round, as far as the order tells (the server
- * may still skip someone away). @param {View} view @returns {string|null}
+ * Who gets the talking piece on `next`, as the server said (the snapshot's `round.next`, kept
+ * current by `turn` and `next_changed`): the engine's rule, never worked out here.
+ * @param {View} view @returns {string|null}
  */
 export function nextSpeaker(view) {
   const round = view.state.round;
   if (!round || !round.speaker) return null;
-  const order = view.state.order.filter((id) => {
-    const m = memberOf(view, id);
-    return m && !m.away;
-  });
-  if (round.pass_no === 1) {
-    const i = order.indexOf(round.speaker);
-    if (i >= 0 && i + 1 < order.length) return order[i + 1];
-    if (round.second_pass) return order.find((id) => round.passed.includes(id) && id !== round.speaker) || null;
-    return null;
-  }
-  const later = order.filter((id) => round.passed.includes(id));
-  const j = later.indexOf(round.speaker);
-  return j >= 0 && j + 1 < later.length ? later[j + 1] : null;
+  return round.next ?? null;
 }
 
 /**
@@ -158,6 +148,7 @@ export function applyEvent(view, ev, now) {
         second_pass: ev.second_pass,
         pass_no: 1,
         speaker: null,
+        next: null,
         turn_id: null,
         deadline: null,
         paused: false,
@@ -170,6 +161,7 @@ export function applyEvent(view, ev, now) {
       if (s.round) {
         Object.assign(s.round, {
           speaker: ev.speaker,
+          next: ev.next ?? null,
           turn_id: ev.turn_id,
           deadline: ev.deadline,
           seconds: ev.seconds,
@@ -177,6 +169,7 @@ export function applyEvent(view, ev, now) {
           paused: ev.deadline === null,
           remaining: ev.deadline === null ? ev.seconds : null,
           time_up: false,
+          pause_reason: ev.pause_reason ?? null,
         });
       }
       view.turnStartedAt = now;
@@ -189,6 +182,9 @@ export function applyEvent(view, ev, now) {
     case "finished":
       if (s.round && s.round.speaker === member) s.round.speaker = null;
       return happened;
+    case "next_changed":
+      if (s.round) s.round.next = ev.next ?? null;
+      return { ...happened, member: ev.next, name: nameOf(view, ev.next) };
     case "time_up":
       if (s.round && s.round.turn_id === ev.turn_id) s.round.time_up = true;
       return happened;
@@ -200,6 +196,7 @@ export function applyEvent(view, ev, now) {
           remaining: ev.remaining,
           seconds: ev.seconds,
           time_up: ev.time_up,
+          pause_reason: ev.pause_reason ?? null,
         });
       }
       return happened;
@@ -229,9 +226,14 @@ export function applyEvent(view, ev, now) {
     case "reaction":
       return happened;
     case "support":
-      view.notes.push({ from: ev.from, name: nameOf(view, ev.from), text: ev.text, at: ev.at });
+      if (!view.notes.some((n) => n.id === ev.id)) {
+        view.notes.push({ id: ev.id, from: ev.from, name: ev.name || nameOf(view, ev.from), text: ev.text, at: ev.at, seen: false });
+      }
       if (view.notes.length > NOTES_KEEP) view.notes.splice(0, view.notes.length - NOTES_KEEP);
-      return happened;
+      return { ...happened, name: ev.name || happened.name };
+    case "support_seen":
+      for (const n of view.notes) if (n.id === ev.note) n.seen = true;
+      return { ...happened, name: nameOf(view, ev.by) };
     case "topic_set":
       s.topic = ev.text ?? null;
       return happened;
@@ -255,6 +257,9 @@ export function applyEvent(view, ev, now) {
     }
     case "successor_set":
       s.successor = member ?? null;
+      return happened;
+    case "returning_set":
+      s.returning = ev.returning;
       return happened;
     case "held":
       s.held = true;

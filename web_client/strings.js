@@ -115,7 +115,7 @@ export const STRINGS = {
   youHaveFloor: "You have the floor",
   waitingForTurn: "Waiting for the next turn…",
   paused: "Paused",
-  timeUp: "Time's up — please finish your thought",
+  timeUp: "Time's up",
   timeLeft: "{time} left",
   timerLabel: "Time left for this share",
   held: "The facilitator has stepped out. The circle is paused until they're back.",
@@ -149,6 +149,20 @@ export const STRINGS = {
   facilitate: "Facilitate",
   more: "More",
   leave: "Leave",
+
+  // --- issue 17, the stage: control labels short enough for a 360 px phone (one word each,
+  // no ellipsis; the hand keeps one name whether raised or not, its state is aria-pressed) ---
+  micShort: "Mic",
+  cameraShort: "Cam",
+  raiseHandShort: "Hand",
+  lowerHandShort: "Hand",
+  reactShort: "React",
+  chatShort: "Chat",
+  facilitateShort: "Lead",
+  moreShort: "More",
+  leaveShort: "Leave",
+  // --- end of issue 17, the stage ---
+
   leaveConfirmTitle: "Leave the meeting?",
   leaveConfirmText: "You can come back with your invite link, but you may have to wait in the waiting room again.",
   leaveConfirm: "Leave",
@@ -374,6 +388,86 @@ export const STRINGS = {
   hostLiveUnavailable: "Live counts are unavailable right now; the server will be asked again shortly.",
   hostNetwork: "We couldn't reach the Hearth server. Please check your connection.",
   hostFailed: "That didn't work. Please try again.",
+
+  // --- issue 17, the group's schedule (join page, lobby, host's page) ---
+  nextMeeting: "Next meeting: {when} (your time)",
+  meetingNow: "This meeting started at {time} (your time) and is on now.",
+  meetsEvery: "The group meets every {day}.",
+  meetsEveryOther: "The group meets every other {day}.",
+  calendarDownload: "Add to my calendar",
+  calendarHint: "A calendar file with the meeting times only: no link, nothing that lets anyone in.",
+  calendarSaved: "Calendar file downloaded. Open it to add the meetings to your calendar.",
+  lobbyStartsIn: "The meeting starts {when}.",
+  lobbyStartsNow: "The meeting is about to start.",
+  lobbyStarted: "The meeting has started. A facilitator will let you in soon.",
+  hostScheduleLegend: "Regular meeting time (optional)",
+  hostScheduleHint: "Members see the next meeting in their own time zone, and can add it to their calendar.",
+  hostWeekdayLabel: "Day",
+  hostNoSchedule: "No regular time",
+  hostTimeLabel: "Starts at",
+  hostDurationLabel: "Length (minutes)",
+  hostEveryLabel: "How often",
+  hostEveryWeek: "Every week",
+  hostEveryOtherWeek: "Every other week",
+  hostZoneLabel: "Time zone",
+  hostZoneHint: "As the group's clock reads it, for example Europe/Berlin or America/New_York.",
+  hostFirstLabel: "First meeting (date)",
+  hostFirstHint: "Needed for every other week; it must fall on the chosen day.",
+  hostScheduleTimeMissing: "Please give the time the meeting starts.",
+  hostScheduleFirstMissing: "For every other week, please give the date of a first meeting.",
+  hostMeets: "Meets every {day} at {time} ({zone})",
+  hostMeetsOther: "Meets every other {day} at {time} ({zone})",
+  hostDay_monday: "Monday",
+  hostDay_tuesday: "Tuesday",
+  hostDay_wednesday: "Wednesday",
+  hostDay_thursday: "Thursday",
+  hostDay_friday: "Friday",
+  hostDay_saturday: "Saturday",
+  hostDay_sunday: "Sunday",
+
+  // --- issue 17, never stranded (seat expired, node restart, the same-tab link) ---
+  rejoining: "Your place wasn't kept while you were away, so we're taking you back in through your link…",
+  backInLobby: "You were away for a while, so you're back in the waiting room. A facilitator will let you in again soon.",
+  backInCircle: "You're back in the circle.",
+  expiredJoinAgain: "Your place in the meeting wasn't kept while you were away. Join again below: it only takes a moment.",
+  alreadyHere: "You're already in this meeting in this tab.",
+  badLinkTitle: "This link doesn't work",
+  returningLabel: "Let people back in without knocking",
+  returningHint: "Someone who was in the circle earlier in this meeting and lost their connection comes straight back in.",
+  returningOn: "People who were here earlier come straight back in.",
+  returningOff: "People who were here earlier wait in the waiting room again.",
+  // --- end of issue 17, never stranded ---
+
+  // --- issue 17, the deadline as a cue (`timeUp` above is the quiet mark on the timer that
+  // everyone sees; the speaker also gets `timeUpSpeaker`) ---
+  timeUpSpeaker: "Time's up. Please finish your thought — there's no rush.",
+  roundAutoMove: "Move on by itself when time is up",
+  roundAutoMoveAfter: "Move on after",
+  roundAutoMoveSeconds: "{n} more seconds",
+  roundAutoMoveHint: "Off: when a share's time is up, the speaker sees a gentle “time's up” and keeps the talking piece until they finish or you move it on.",
+  // --- end of issue 17, the deadline as a cue ---
+
+  // --- issue 17, nothing for the facilitator goes unseen (support notes, the lobby, the
+  // successor, why a round is paused) ---
+  notesUnseen: "Support notes ({count} new)",
+  noteSeen: "Mark as seen",
+  noteSeenLabel: "Mark {name}'s note as seen",
+  noteWasSeen: "Seen",
+  noteFromLeft: "{name} (has left)",
+  attentionNote: "A support note from {name}",
+  attentionNotes: "{count} new support notes",
+  attentionWaiting: "{count} waiting to come in",
+  attentionOne: "{name} is waiting to come in",
+  attentionShow: "Open",
+  attentionDismiss: "Dismiss",
+  attentionLabel: "For the facilitators",
+  facilitateCount: "{count} need your attention",
+  successorLabel: "If the last facilitator drops",
+  successorNone: "Nobody: pause the circle",
+  successorHint: "The person you choose becomes facilitator if every facilitator loses their connection.",
+  pausedByFacilitator: "Paused by the facilitator",
+  pausedNoFacilitator: "Paused: waiting for a facilitator",
+  // --- end of issue 17, nothing for the facilitator goes unseen ---
 };
 
 /**

@@ -108,14 +108,16 @@ def start_node(
     data_dir: Path | None = None,
     admin_token: str | None = None,
     name: str = "node",
+    port: int | None = None,
 ) -> Node:
     """Start a node and return once its /healthz answers 200 (at most 10 s).
 
     `args` are appended to `serve` (e.g. ["--demo"], ["--grace-seconds", "1"]); `env` is
-    added to a clean environment (e.g. {"HEARTH_FRAME_BYTES": "4096"}). Raises
-    RuntimeError with the node's output if it exits or never becomes healthy.
+    added to a clean environment (e.g. {"HEARTH_FRAME_BYTES": "4096"}); `port` (with the same
+    `data_dir` and `admin_token`) starts a node again where a stopped one was, as a restart
+    does. Raises RuntimeError with the node's output if it exits or never becomes healthy.
     """
-    port = free_port()
+    port = free_port() if port is None else port
     data = data_dir if data_dir is not None else workdir / f"{name}-data"
     token = admin_token if admin_token is not None else secrets.token_urlsafe(24)
     stdout_path = workdir / f"{name}-{port}.stdout"

@@ -90,7 +90,7 @@ async def relay_round_trip(turn: Coturn, transport: str, server: IceServer) -> N
         peer.setblocking(False)
         relay_address = relayed.get_extra_info("sockname")
         assert relay_address[0] == "127.0.0.1"
-        assert turn.min_relay_port <= relay_address[1] < turn.min_relay_port + 16
+        assert turn.min_relay_port <= relay_address[1] < turn.min_relay_port + coturn.RELAY_PORTS
 
         relayed.sendto(b"hello through the relay", peer.getsockname())
         loop = asyncio.get_running_loop()
