@@ -37,6 +37,9 @@ TURN_TIMEOUT_SECONDS: Final = 5.0
 REDIS_TIMEOUT_SECONDS: Final = 3.0
 CHECK_MEMBER: Final = "hearth-check"  # the TURN REST username's label, seen in coturn's log
 SAFE_FSYNC: Final = frozenset({"everysec", "always"})
+# OpenSSL's verify codes (X509_V_ERR_*) that have their own plain words.
+CERT_EXPIRED: Final = 10
+CERT_NAME_MISMATCH: Final = frozenset({62, 64})  # host name, IP address
 
 
 class Status(enum.Enum):
@@ -286,6 +289,19 @@ def _turn_trouble(attempt: Attempt, url: str, timeout: float) -> str:
         )
     if attempt.outcome == "unreachable":
         return f"could not connect to {target.host} on {where}: is coturn running there?"
+    if attempt.outcome == "tls_untrusted":
+        if attempt.code == CERT_EXPIRED:
+            why = "has expired"
+        elif attempt.code in CERT_NAME_MISMATCH:
+            why = f"is not for {target.host} (the name in the URL must be on the certificate)"
+        else:
+            why = "does not come from an authority this machine (nor a browser) trusts"
+        return (
+            f"coturn's TLS certificate {why}: members' browsers will refuse it too. In "
+            "turnserver.conf, point cert= and pkey= at a certificate for this name from a "
+            "public authority such as Let's Encrypt (the one for your site can be reused if "
+            "the name matches)"
+        )
     if attempt.outcome == "tls_failed":
         return (
             f"the TLS handshake failed: coturn needs a valid certificate for {target.host} "

@@ -40,7 +40,8 @@ Outcome = Literal[
     "refused",  # it answered with an error (`code`: 401 unauthorized, 438 stale nonce, ...)
     "unreachable",  # no connection (TCP refused, host unknown, network down)
     "timeout",  # nothing came back in time (UDP blocked, wrong port, server down)
-    "tls_failed",  # `turns:` whose certificate or handshake failed
+    "tls_untrusted",  # `turns:` whose certificate was refused (`code`: OpenSSL's verify code)
+    "tls_failed",  # `turns:` whose handshake failed otherwise (no TLS there, no shared cipher)
     "not_checked",  # a kind this probe cannot try (TURN over DTLS)
     "error",  # an answer this probe did not understand
 ]
@@ -63,7 +64,7 @@ class IceUrl:
 @dataclass(frozen=True, slots=True)
 class Attempt:
     outcome: Outcome
-    code: int | None = None  # the STUN error code of a refusal
+    code: int | None = None  # the STUN error code of a refusal, or a certificate's verify code
 
 
 def parse_ice_url(url: str) -> IceUrl:
@@ -144,6 +145,9 @@ async def try_allocation(target: IceUrl, username: str, credential: str, timeout
         return Attempt("refused", failed.response.error_code)
     except stun.TransactionTimeout:
         return Attempt("timeout")
+    except ssl.SSLCertVerificationError as refused:
+        # Before SSLError and ValueError, both of which it is.
+        return Attempt("tls_untrusted", refused.verify_code)
     except ssl.SSLError:
         return Attempt("tls_failed")
     except OSError:

@@ -3,6 +3,8 @@ HEARTH_* variables and flags, against a real redis-server and a real coturn.
 
 It prints one plain line per check and exits 0 when nothing is wrong, 1 when something is,
 2 when a setting cannot even be read; it never prints the admin token or the TURN secret.
+TURN over TLS ("turns:") is checked against coturn with a certificate from a throwaway CA,
+trusted through SSL_CERT_FILE (OpenSSL's default verify paths, which the probe uses).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests import coturn, redis_server
-from tests.coturn import Coturn
+from tests.coturn import Coturn, make_ca
 from tests.integration.nodes import ROOT, clean_env
 from tests.redis_server import RedisServer
 from tests.tools import missing_tool
@@ -48,6 +50,14 @@ def turn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coturn]:
     if not coturn.available():
         missing_tool("no /usr/bin/turnserver")
     with Coturn.launch(tmp_path_factory.mktemp("coturn"), SECRET) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def turn_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coturn]:
+    if not coturn.available():
+        missing_tool("no /usr/bin/turnserver")
+    with Coturn.launch(tmp_path_factory.mktemp("coturn-tls"), SECRET, tls=True) as server:
         yield server
 
 
@@ -118,6 +128,50 @@ def test_a_turn_secret_other_than_coturns_fails_the_check(tmp_path: Path, turn: 
         assert "refused Hearth's credentials" in found
         assert "static-auth-secret" in found
     assert wrong not in result.stdout
+    assert_no_secret(result)
+
+
+def test_turn_over_tls_with_a_trusted_certificate_is_ready(
+    tmp_path: Path, turn_tls: Coturn
+) -> None:
+    env = host_env(
+        tmp_path,
+        turn_tls,
+        HEARTH_TURN_URLS=f"{turn_tls.url_udp},{turn_tls.url_tls}",
+        SSL_CERT_FILE=str(turn_tls.ca_path),
+    )
+    result = hearth_check(env)
+    assert result.returncode == 0, result.stdout
+    assert line(result.stdout, f"TURN {turn_tls.url_tls}") == (
+        f"OK       TURN {turn_tls.url_tls}: relays with Hearth's credentials and refuses "
+        "forged ones"
+    )
+    assert "PROBLEM" not in result.stdout
+    assert_no_secret(result)
+
+
+def test_turn_over_tls_with_an_untrusted_certificate_is_a_plain_problem(
+    tmp_path: Path, turn_tls: Coturn
+) -> None:
+    # Another CA in SSL_CERT_FILE: whatever this machine's own store holds, the test CA is
+    # not in it, as with a self-signed or a private-CA certificate on a host's coturn.
+    other_ca, _, _ = make_ca(tmp_path / "other-ca", "Some other CA")
+    env = host_env(
+        tmp_path,
+        turn_tls,
+        HEARTH_TURN_URLS=f"{turn_tls.url_udp},{turn_tls.url_tls}",
+        SSL_CERT_FILE=str(other_ca),
+    )
+    result = hearth_check(env)
+    assert result.returncode == 1, result.stdout
+    found = line(result.stdout, f"TURN {turn_tls.url_tls}")
+    assert found.startswith("PROBLEM"), found
+    assert "certificate does not come from an authority this machine" in found
+    assert "browsers will refuse it too" in found
+    assert "Traceback" not in result.stdout + result.stderr
+    # Plain TURN on the same server is unaffected and still fine.
+    assert line(result.stdout, f"TURN {turn_tls.url_udp}").startswith("OK")
+    assert "1 problem(s) to fix" in result.stdout
     assert_no_secret(result)
 
 

@@ -4,7 +4,10 @@ join page's connection check relayed through it.
 What a member's browser gets in `welcome.ice` must open a relay on the host's coturn, over
 UDP and over TCP, and the relay must carry data both ways; a credential whose HMAC was not
 made with the shared secret, or whose expiry has passed, must be refused (401), so a leaked
-or forged one is worth nothing. The TURN client is aioice's, the one aiortc uses.
+or forged one is worth nothing. The same holds over TLS ("turns:", what a member behind a
+firewall that lets only 443/TLS out depends on): coturn with a certificate from a throwaway CA
+relays for a client that trusts the CA, and a client that does not trust it stops at the
+certificate. The TURN client is aioice's, the one aiortc uses.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import base64
 import hashlib
 import hmac
 import socket
+import ssl
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,8 +36,9 @@ from aiortc import (
 
 from server.echo import CHECK_PAGE_MEMBER, CHECK_TURN_TTL_SECONDS
 from server.settings import IceServer, Settings, ice_servers
+from server.turn_probe import Attempt, parse_ice_url, try_allocation
 from tests import coturn
-from tests.coturn import Coturn
+from tests.coturn import Coturn, make_ca
 from tests.integration.nodes import NodeFactory
 from tests.tools import missing_tool
 
@@ -47,6 +52,27 @@ def turn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coturn]:
         missing_tool("no /usr/bin/turnserver")
     with Coturn.launch(tmp_path_factory.mktemp("coturn"), SECRET) as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def turn_tls(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coturn]:
+    if not coturn.available():
+        missing_tool("no /usr/bin/turnserver")
+    with Coturn.launch(tmp_path_factory.mktemp("coturn-tls"), SECRET, tls=True) as server:
+        yield server
+
+
+def trusting(ca_path: Path | None) -> ssl.SSLContext:
+    """A client's TLS context that trusts only `ca_path` (as a browser trusts public CAs)."""
+    assert ca_path is not None
+    return ssl.create_default_context(cafile=str(ca_path))
+
+
+def tls_credential_for(turn: Coturn, now: float) -> IceServer:
+    settings = Settings(turn_urls=(turn.url_tls,), turn_secret=turn.secret)
+    (server,) = ice_servers(settings, now, "m1")
+    assert server["urls"] == [turn.url_tls]
+    return server
 
 
 def credential_for(turn: Coturn, now: float, member: str = "m1") -> IceServer:
@@ -73,15 +99,20 @@ class Inbox(asyncio.DatagramProtocol):
         self.received.put_nowait((data, addr))
 
 
-async def relay_round_trip(turn: Coturn, transport: str, server: IceServer) -> None:
-    """Allocate with `server`'s credential, send to a plain UDP peer through the relay, and
-    get its reply back through the relay."""
+async def relay_round_trip(
+    turn: Coturn, transport: str, server: IceServer, tls: ssl.SSLContext | None = None
+) -> None:
+    """Allocate with `server`'s credential (over TLS to coturn's TLS port when `tls` is
+    given), send to a plain UDP peer through the relay, and get its reply back through it."""
     username, credential = pair(server)
+    port = turn.port if tls is None else turn.tls_port
+    assert port is not None
     relayed, inbox = await create_turn_endpoint(
         Inbox,
-        server_addr=("127.0.0.1", turn.port),
+        server_addr=("127.0.0.1", port),
         username=username,
         password=credential,
+        ssl=tls,
         transport=transport,
     )
     peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -108,13 +139,18 @@ async def relay_round_trip(turn: Coturn, transport: str, server: IceServer) -> N
         await asyncio.sleep(0.1)  # let the allocation's delete go out before the loop ends
 
 
-async def refusal_code(turn: Coturn, username: str, credential: str) -> int | None:
+async def refusal_code(
+    turn: Coturn, username: str, credential: str, tls: ssl.SSLContext | None = None
+) -> int | None:
+    port = turn.port if tls is None else turn.tls_port
+    assert port is not None
     allocation = create_turn_endpoint(
         asyncio.DatagramProtocol,
-        server_addr=("127.0.0.1", turn.port),
+        server_addr=("127.0.0.1", port),
         username=username,
         password=credential,
-        transport="udp",
+        ssl=tls,
+        transport="udp" if tls is None else "tcp",
     )
     with pytest.raises(stun.TransactionFailed) as refused:
         await asyncio.wait_for(allocation, SECONDS)
@@ -148,6 +184,54 @@ async def test_an_expired_credential_is_refused(turn: Coturn) -> None:
     assert await refusal_code(turn, username, credential) == 401
     # The same member a moment later, with a fresh credential, gets through.
     await relay_round_trip(turn, "udp", credential_for(turn, time.time()))
+
+
+# --- TURN over TLS ("turns:") ---
+
+
+async def test_a_welcome_credential_relays_over_tls_to_a_client_trusting_the_ca(
+    turn_tls: Coturn, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = tls_credential_for(turn_tls, time.time())
+    await relay_round_trip(turn_tls, "tcp", server, tls=trusting(turn_tls.ca_path))
+    # The probe `hearth check` runs uses ssl.create_default_context(): OpenSSL's default
+    # verify paths, which SSL_CERT_FILE replaces, so a host's own CA bundle is honoured.
+    monkeypatch.setenv("SSL_CERT_FILE", str(turn_tls.ca_path))
+    username, credential = pair(server)
+    attempt = await try_allocation(parse_ice_url(turn_tls.url_tls), username, credential, 5.0)
+    assert attempt == Attempt("allocated")
+
+
+async def test_tls_stops_at_the_certificate_when_the_client_does_not_trust_the_ca(
+    turn_tls: Coturn, tmp_path: Path
+) -> None:
+    other_ca, _, _ = make_ca(tmp_path / "other-ca", "Some other CA")
+    username, credential = pair(tls_credential_for(turn_tls, time.time()))
+    assert turn_tls.tls_port is not None
+    allocation = create_turn_endpoint(
+        asyncio.DatagramProtocol,
+        server_addr=("127.0.0.1", turn_tls.tls_port),
+        username=username,
+        password=credential,
+        ssl=trusting(other_ca),
+        transport="tcp",
+    )
+    with pytest.raises(ssl.SSLCertVerificationError) as failed:
+        await asyncio.wait_for(allocation, SECONDS)
+    # X509_V_ERR_UNABLE_TO_GET_ISSUER_CERT_LOCALLY: the certificate itself is fine, its CA
+    # is simply not one this client trusts.
+    assert failed.value.verify_code == 20, failed.value.verify_message
+    # The probe (`hearth check`) trusts the system's CAs, which do not include the test CA.
+    attempt = await try_allocation(parse_ice_url(turn_tls.url_tls), username, credential, 5.0)
+    assert attempt == Attempt("tls_untrusted", 20)
+
+
+async def test_a_forged_credential_is_refused_over_tls_too(turn_tls: Coturn) -> None:
+    username, _ = pair(tls_credential_for(turn_tls, time.time()))
+    digest = hmac.new(b"not-the-secret", username.encode(), hashlib.sha1).digest()
+    forged = base64.b64encode(digest).decode()
+    code = await refusal_code(turn_tls, username, forged, tls=trusting(turn_tls.ca_path))
+    assert code == 401
 
 
 def test_the_secret_stays_out_of_the_fixture_command_line(turn: Coturn) -> None:
