@@ -19,6 +19,8 @@ BIN   := $(VENV)/bin
 PY    := $(BIN)/python
 # Touched after a successful install; pip runs again only when pyproject.toml is newer.
 STAMP := $(VENV)/.installed
+AXE_DIR := tests/integration/browser/axe
+AXE     := $(AXE_DIR)/node_modules/axe-core/axe.min.js
 
 # Each check prints the Debian package to install when what it looks for is missing.
 CHECK_VENV     := python3 -c 'import ensurepip' >/dev/null 2>&1 || echo python3-venv
@@ -30,6 +32,8 @@ CHECK_CADDY    := command -v caddy >/dev/null || echo caddy
 CHECK_NGINX    := test -x /usr/sbin/nginx || echo nginx
 CHECK_COTURN   := command -v turnserver >/dev/null || echo coturn
 CHECK_SYSTEMD  := command -v systemd-analyze >/dev/null || echo systemd
+# npm installs axe-core for the accessibility audit (tests only, never served).
+CHECK_NPM      := command -v npm >/dev/null || echo npm
 
 # $(call apt_ensure,CHECKS): install the packages the checks name, with one apt-get update,
 # when running as root; otherwise warn. Does nothing when every check passes.
@@ -54,7 +58,7 @@ else \
 fi
 endef
 
-.PHONY: help test run lint fmt clean distclean test-packages
+.PHONY: help test run lint fmt clean distclean test-packages axe
 
 # List the targets.
 help:
@@ -66,7 +70,7 @@ help:
 	@echo "make distclean  clean, and remove .venv too"
 
 # The whole check, as CI runs it (.ci/run). Stops at the first failing step.
-test: test-packages lint
+test: test-packages lint $(AXE)
 	HYPOTHESIS_PROFILE=ci $(BIN)/pytest \
 		--cov=rooms --cov-branch \
 		--cov-report=term-missing:skip-covered --cov-fail-under=95
@@ -94,13 +98,21 @@ clean:
 
 # Back to a fresh checkout (apart from .data): clean, plus the venv and build metadata.
 distclean: clean
-	rm -rf $(VENV) *.egg-info
+	rm -rf $(VENV) *.egg-info $(AXE_DIR)/node_modules
 
 # System packages the integration tests use: redis-server, redis-sentinel and Chromium (and
 # venv support), and the tools that validate deploy/: caddy, nginx, coturn, systemd-analyze.
 test-packages:
 	@$(call apt_ensure,$(CHECK_VENV); $(CHECK_REDIS); $(CHECK_CHROMIUM); $(CHECK_SENTINEL); \
 		$(CHECK_CADDY); $(CHECK_NGINX); $(CHECK_COTURN); $(CHECK_SYSTEMD))
+
+# axe-core for tests/integration/browser/test_accessibility.py, at the version the lock file
+# pins, installed only when missing or when the lock file changes.
+axe: $(AXE)
+$(AXE): $(AXE_DIR)/package.json $(AXE_DIR)/package-lock.json
+	@$(call apt_ensure,$(CHECK_NPM))
+	npm ci --prefix $(AXE_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
 
 # Install the project and its test tools into the venv, again only when pyproject.toml changes.
 $(STAMP): pyproject.toml | $(PY)

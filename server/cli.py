@@ -35,7 +35,7 @@ from server.room_store import (
 )
 from server.room_store_redis import RoomStoreUnavailable
 from server.room_store_sqlite import StoreSchemaError
-from server.schedule import CLI_HELP, ScheduleError, describe, parse_text
+from server.schedule import CLI_HELP, WEEKDAYS, Schedule, ScheduleError, describe, parse_text
 from server.settings import OPTIONS, Settings, SettingsError, load_settings
 
 DEMO_NAME = "Demo circle"
@@ -188,6 +188,16 @@ def _live_counts(settings: Settings) -> dict[str, tuple[int, int]] | None:
         return None
 
 
+def _meets_short(schedule: Schedule | None) -> str:
+    """A room's regular time in a table cell, in `--schedule`'s own words (the length and a
+    first date left out): "Tue 19:00 weekly Europe/Berlin"; "-" for none."""
+    if schedule is None:
+        return "-"
+    rhythm = "weekly" if schedule.every_weeks == 1 else "fortnightly"
+    day = WEEKDAYS[schedule.weekday][:3].title()
+    return f"{day} {schedule.time.strftime('%H:%M')} {rhythm} {schedule.timezone}"
+
+
 async def _room_list(settings: Settings) -> None:
     async with _opened(settings) as store:
         rooms = await store.list()
@@ -196,11 +206,21 @@ async def _room_list(settings: Settings) -> None:
         return
     live = _live_counts(settings)
     width = max(len(room.id) for room in rooms)
-    print(f"{'ID':<{width}}  {'MEMBERS':>7}  {'WAITING':>7}  NAME")
+    # The MEETS column only when some room has a regular time: the table stays as it was for
+    # scripts that read it without one, and the name (with its spaces) is always last.
+    meets = {room.id: _meets_short(room.schedule) for room in rooms}
+    meets_width = (
+        max(len(text) for text in meets.values())
+        if any(room.schedule is not None for room in rooms)
+        else 0
+    )
+    meets_head = f"{'MEETS':<{meets_width}}  " if meets_width else ""
+    print(f"{'ID':<{width}}  {'MEMBERS':>7}  {'WAITING':>7}  {meets_head}NAME")
     for room in rooms:
         counts = (live or {}).get(room.id)
         members, waiting = (str(n) for n in counts) if counts is not None else ("-", "-")
-        print(f"{room.id:<{width}}  {members:>7}  {waiting:>7}  {room.name}")
+        when = f"{meets[room.id]:<{meets_width}}  " if meets_width else ""
+        print(f"{room.id:<{width}}  {members:>7}  {waiting:>7}  {when}{room.name}")
     if live is None:  # on stderr: the table on stdout stays the same for scripts
         why = (
             "set HEARTH_ADMIN_TOKEN to the node's to see them"

@@ -23,7 +23,8 @@ import { viewFromWelcome, applyEvent, nextSpeaker, speakerOf, memberOf, isFacili
 import { Mesh, videoProfile, isLoopbackCandidate } from "./mesh.js";
 import { loadPrefs, savePrefs, openMedia, stopMedia } from "./media.js";
 import { h, byId, fill, show, setText, applyStrings, announce, ask, spokenDuration } from "./dom.js";
-import { t } from "./strings.js";
+import { t, errorWords } from "./strings.js";
+import { mountLanguageSwitcher } from "./language.js";
 import { JoinScreen } from "./join.js";
 import { LobbyScreen } from "./lobby.js";
 import { CircleScreen } from "./circle.js";
@@ -38,6 +39,8 @@ const INVITE_KEY = "hearth.invite";
 const KEY_KEY = "hearth.key";
 const TEST = new URLSearchParams(location.search).has("test");
 const REJOIN_TRIES = 5;
+/** How long a lobby arrival waits before it is announced: an admit in the same step cancels it. */
+const LOBBY_SETTLE_MS = 400;
 const candidateFilter = TEST ? isLoopbackCandidate : null;
 
 /** The per-browser random key `hello` carries, so a `remove` with block can refuse it. */
@@ -264,6 +267,11 @@ class App {
       case "called_on":
         announce(e.member === me ? t("announceYouCalledOn") : t("announceCalledOn", { name: e.name }), e.member === me);
         break;
+      case "next_changed":
+        // Who is next changed without a turn (a reorder, someone away or back, a departure):
+        // heard as on a turn, once, by the person who just became next.
+        if (!wasNext && nextSpeaker(view) === me) announce(t("announceNext"));
+        break;
       case "time_up":
         if (e.speaker === me) announce(t("announceTimeUp"));
         break;
@@ -271,7 +279,14 @@ class App {
         if (e.paused) announce(t("announcePaused"));
         break;
       case "joined_lobby":
-        if (fac) announce(t("announceJoinedLobby", { name: e.name }));
+        // A returner allowed back passes through the lobby and is admitted in the same step
+        // (the next seq, a separate frame): wait a moment and say "waiting" only if they
+        // still are, so facilitators hear "X joined" alone.
+        if (fac) {
+          setTimeout(() => {
+            if (this.view?.state.waiting.some((w) => w.id === e.member)) announce(t("announceJoinedLobby", { name: e.name }));
+          }, LOBBY_SETTLE_MS);
+        }
         break;
       case "admitted":
         if (e.member !== me && !view.state.lobby) announce(t("announceJoined", { name: e.name }));
@@ -564,7 +579,7 @@ class App {
       return true;
     } catch (err) {
       const code = err instanceof RequestError ? err.code : "";
-      this.say(t({ not_allowed: "errorNotAllowed", rate_limited: "errorRate", unavailable: "errorUnavailable", timeout: "errorTimeout" }[code] || "errorGeneric"));
+      this.say(errorWords(code));
       return false;
     }
   }
@@ -726,9 +741,27 @@ class App {
     applyStrings(document);
     const dialog = /** @type {HTMLDialogElement} */ (byId("crisis-dialog"));
     byId("crisis-open").addEventListener("click", () => dialog.showModal());
+    this.labelChrome();
+    mountLanguageSwitcher(() => this.relanguage());
+  }
+
+  labelChrome() {
     const mark = byId("not-recorded");
     mark.setAttribute("title", t("notRecordedLong"));
     mark.setAttribute("aria-label", t("notRecordedLong"));
+  }
+
+  /**
+   * After a language switch (`data-s` nodes are relabelled already): the join page's lines
+   * drawn from data; the lobby or circle built anew, as all they show lives in the view.
+   */
+  relanguage() {
+    this.labelChrome();
+    if (this.screen === "join") this.joinScreen?.relabel();
+    else if (this.screen === "lobby" || this.screen === "circle") {
+      this.screen = "none";
+      this.render();
+    }
   }
 }
 

@@ -1,7 +1,7 @@
 // The chat panel: messages to everyone in the circle, kept in the page's memory only.
 
 import { h, fill, setText } from "./dom.js";
-import { t } from "./strings.js";
+import { t, language } from "./strings.js";
 
 /** @typedef {import("./room.js").View} View */
 
@@ -10,7 +10,8 @@ export class ChatPanel {
   constructor(actions) {
     this.actions = actions;
     this.shown = 0;
-    this.log = h("ol", { class: "chat-log", role: "log", "aria-label": t("chatLabel"), tabindex: "0" });
+    // A div, not a list: role="log" takes the list role away, leaving its items orphaned.
+    this.log = h("div", { class: "chat-log", role: "log", "aria-label": t("chatLabel"), tabindex: "0" });
     this.empty = h("p", { class: "quiet small", text: "chatEmpty" });
     this.input = h("textarea", { id: "chat-input", rows: "2", maxlength: "2000", placeholder: t("chatPlaceholder"), "aria-label": t("chatInputLabel") });
     this.input.addEventListener("keydown", (e) => {
@@ -54,10 +55,10 @@ export class ChatPanel {
     if (fresh <= 0) return;
     const atBottom = this.log.scrollHeight - this.log.scrollTop - this.log.clientHeight < 40;
     for (const line of view.chat.slice(view.chat.length - fresh)) {
-      const time = new Date(line.at * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      const time = new Date(line.at * 1000).toLocaleTimeString(language(), { hour: "2-digit", minute: "2-digit" });
       this.log.append(
         h(
-          "li",
+          "div",
           { class: line.mine ? "chat-line mine" : "chat-line" },
           h("span", { class: "chat-name" }, line.mine ? t("you") : line.name || "?"),
           h("time", { class: "chat-time" }, time),

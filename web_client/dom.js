@@ -23,8 +23,14 @@ export function h(tag, attrs = {}, ...children) {
   for (const [key, value] of Object.entries(attrs)) {
     if (value === undefined || value === null || value === false) continue;
     if (key === "class") el.className = value;
-    else if (key === "text") el.textContent = t(value);
-    else if (key === "label") el.setAttribute("aria-label", t(value));
+    // The key stays on the element, so a language switch (applyStrings) relabels it.
+    else if (key === "text") {
+      el.textContent = t(value);
+      el.setAttribute("data-s", value);
+    } else if (key === "label") {
+      el.setAttribute("aria-label", t(value));
+      el.setAttribute("data-s-label", value);
+    }
     else if (key === "on") for (const [type, fn] of Object.entries(value)) el.addEventListener(type, fn);
     else if (value === true) el.setAttribute(key, "");
     else el.setAttribute(key, String(value));
@@ -99,8 +105,8 @@ export function spokenDuration(seconds) {
   const m = Math.floor(s / 60);
   const r = s % 60;
   const parts = [];
-  if (m) parts.push(`${m} ${m === 1 ? "minute" : "minutes"}`);
-  if (r || !m) parts.push(`${r} ${r === 1 ? "second" : "seconds"}`);
+  if (m) parts.push(t("durationMinutes", { n: m }));
+  if (r || !m) parts.push(t("durationSeconds", { n: r }));
   return parts.join(" ");
 }
 

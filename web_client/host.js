@@ -17,6 +17,7 @@
 
 import { h, byId, fill, show, setText, applyStrings, announce, ask, spokenDuration } from "./dom.js";
 import { t } from "./strings.js";
+import { mountLanguageSwitcher } from "./language.js";
 
 /**
  * @typedef {{members: number, waiting: number}} Live
@@ -262,7 +263,8 @@ class RoomCard {
     this.page = page;
     this.room = room;
     const id = room.id;
-    this.title = h("h3", { class: "room-name", id: `room-${id}-name`, tabindex: "-1" });
+    // Room names are level 2, under the page's h1, so heading navigation skips no level.
+    this.title = h("h2", { class: "room-name", id: `room-${id}-name`, tabindex: "-1" });
     this.live = h("p", { class: "live-status", "data-live": "false" });
     this.meta = h("p", { class: "quiet small room-meta" });
     this.links = h("div", { class: "room-links" });
@@ -317,7 +319,7 @@ class RoomCard {
       button.addEventListener("click", () => void copyLink(input, button, note));
       return h("div", { class: "link-row" }, h("label", { for: input.id, class: "field-label small", text: labelKey }), h("div", { class: "link-line" }, input, button));
     };
-    const heading = h("h4", { class: "links-title", id: `room-${id}-links-title`, tabindex: "-1", text: "hostLinksTitle" });
+    const heading = h("h3", { class: "links-title", id: `room-${id}-links-title`, tabindex: "-1", text: "hostLinksTitle" });
     const done = h("button", { type: "button", class: "secondary small", text: "hostLinksDone" });
     done.addEventListener("click", () => {
       this.hideLinks();
@@ -346,7 +348,7 @@ class RoomCard {
     const el = h(
       "form",
       { class: "room-form", novalidate: true },
-      h("h4", {}, t("hostEditTitle", { name: this.room.name })),
+      h("h3", {}, t("hostEditTitle", { name: this.room.name })),
       form.nodes,
       h("div", { class: "button-row" }, save, cancel),
     );
@@ -439,6 +441,10 @@ class HostPage {
     /** @type {ReturnType<typeof setInterval>|undefined} */
     this.timer = undefined;
     applyStrings(document);
+    mountLanguageSwitcher(() => {
+      for (const card of this.cards.values()) card.update(card.room);
+      this.counted();
+    });
     this.signOutButton.addEventListener("click", () => this.signOut("hostSignedOut"));
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible") void this.refresh();
@@ -622,7 +628,7 @@ class HostPage {
   counted() {
     const rooms = [...this.cards.values()];
     const live = rooms.filter((c) => c.room.live.members + c.room.live.waiting > 0).length;
-    const count = rooms.length === 1 ? t("hostSummaryRoom") : t("hostSummaryRooms", { n: rooms.length });
+    const count = t("hostSummaryRooms", { n: rooms.length });
     setText(this.summary, `${count} · ${live ? t("hostSummaryLive", { n: live }) : t("hostSummaryNoneLive")}`);
     show(this.summary, rooms.length > 0);
     show(this.empty, rooms.length === 0);

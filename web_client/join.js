@@ -63,6 +63,8 @@ export class JoinScreen {
     this.role = "member";
     this.checked = false;
     this.disposed = false;
+    /** @type {Preview|null} the room's preview once shown, redrawn after a language switch */
+    this.shown = null;
     /** @type {Promise<Preview|null|"unavailable">} */
     this.preview = Promise.resolve("unavailable");
     /** @type {Promise<void>} */
@@ -79,7 +81,7 @@ export class JoinScreen {
     this.video.muted = true;
     this.videoNote = h("p", { class: "preview-note", hidden: true });
     this.mediaProblem = h("p", { class: "notice", role: "status", hidden: true });
-    this.level = h("meter", { class: "level", min: "0", max: "1", value: "0", "aria-label": t("micLevel") });
+    this.level = h("meter", { class: "level", min: "0", max: "1", value: "0", label: "micLevel" });
     this.camToggle = h("button", { type: "button", class: "round-toggle", "aria-pressed": "true", on: { click: () => this.toggleCamera() } });
     this.micToggle = h("button", { type: "button", class: "round-toggle", "aria-pressed": "true", on: { click: () => this.toggleMic() } });
     this.camSelect = h("select", { id: "camera-select", on: { change: () => this.reopen() } });
@@ -91,7 +93,7 @@ export class JoinScreen {
     this.checkButton = h("button", { type: "button", class: "secondary", text: "checkRun", on: { click: () => this.runCheck() } });
 
     this.nameInput = h("input", { id: "name", name: "name", type: "text", autocomplete: "off", maxlength: "40", required: true, "aria-describedby": "name-hint", spellcheck: "false" });
-    this.guidelines = h("div", { class: "guidelines preserve-lines", id: "guidelines", tabindex: "0", role: "region", "aria-label": t("guidelinesTitle") }, t("guidelinesDefault"));
+    this.guidelines = h("div", { class: "guidelines preserve-lines", id: "guidelines", tabindex: "0", role: "region", label: "guidelinesTitle" }, t("guidelinesDefault"));
     this.accept = h("input", { type: "checkbox", id: "accept", required: true });
     this.acceptRow = h("div", { class: "check-row accept-row" }, this.accept, h("label", { for: "accept", text: "acceptLabel" }));
     this.facilitatorNote = h("p", { class: "notice", hidden: true, text: "joinFacilitatorNote" });
@@ -170,6 +172,7 @@ export class JoinScreen {
       return;
     }
     this.o.onPreview(p);
+    this.shown = p;
     setText(this.roomLine, t("joinRoom", { room: p.name }));
     this.showSchedule(p);
     if (p.guidelines.trim()) setText(this.guidelines, p.guidelines);
@@ -179,6 +182,16 @@ export class JoinScreen {
       show(this.facilitatorNote, true);
       setText(this.submit, t("joinFacilitator"));
     }
+  }
+
+  /** After a language switch: the lines drawn from the preview (`data-s` nodes are done). */
+  relabel() {
+    const p = this.shown;
+    if (!p) return;
+    setText(this.roomLine, t("joinRoom", { room: p.name }));
+    this.showSchedule(p);
+    if (!p.guidelines.trim()) setText(this.guidelines, t("guidelinesDefault"));
+    setText(this.submit, t(p.role === "facilitator" ? "joinFacilitator" : "joinButton"));
   }
 
   /** The next meeting in the reader's time zone and the calendar file, when the room has a regular time. @param {Preview} p */

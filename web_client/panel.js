@@ -7,7 +7,7 @@
 // this page's memory (airtime.js) and never sent.
 
 import { h, fill, setText, show, clock, ask, announce, pausedText } from "./dom.js";
-import { t } from "./strings.js";
+import { t, language } from "./strings.js";
 import { Airtime } from "./airtime.js";
 import { memberOf, nameOf, secondsLeft } from "./room.js";
 
@@ -322,7 +322,7 @@ export class FacilitatorPanel {
               "li",
               { class: n.seen ? "note seen" : "note unseen", "data-note": String(n.id) },
               h("span", { class: "chat-name" }, name),
-              h("time", { class: "chat-time" }, new Date(n.at * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })),
+              h("time", { class: "chat-time" }, new Date(n.at * 1000).toLocaleTimeString(language(), { hour: "2-digit", minute: "2-digit" })),
               h("p", { class: "chat-text" }, n.text),
               n.seen
                 ? h("span", { class: "quiet small" }, t("noteWasSeen"))

@@ -1,481 +1,117 @@
-// Every text the client shows, in one place, ready for translation.
+// Every text the client shows comes from here: the member's language, chosen and switched.
 //
-// Rules: keys are stable names, values plain text; `{name}`-style holes are filled by `t`.
-// No HTML in values (they are set as text, never parsed). A translation is a copy of this
-// object with the same keys; `t` falls back to the key itself, so a missing text is visible.
+// Rules:
+// - One ES module per language under strings/ (no build step), each with exactly the keys of
+//   strings/en.js (tests/unit/web_client/test_strings.py checks keys, holes and plural forms).
+// - The language is the one picked in the switcher (kept in localStorage: a preference, not
+//   meeting data), else the first of navigator.languages we have, else English.
+// - `t` fills `{name}` holes; a value with plural forms picks one through Intl.PluralRules of
+//   the current language by its `count` (else `n`) hole. A missing key shows the key itself,
+//   so a gap is visible rather than silent.
+// - A switch sets <html lang>, and fires LANGUAGE_EVENT on window so every screen redraws.
 
-/** @type {Record<string, string>} */
-export const STRINGS = {
-  // --- always there ---
-  brand: "Hearth",
-  skipToContent: "Skip to content",
-  notRecorded: "Nothing here is recorded",
-  notRecordedShort: "Not recorded",
-  notRecordedLong:
-    "Nothing in this meeting is recorded or stored: video and sound go straight between the people here, and chat disappears when the meeting ends.",
-  crisisButton: "Need help now?",
-  crisisTitle: "If you need help right now",
-  crisisGeneric:
-    "If you or someone else is in danger, call your local emergency number now. You can leave this meeting at any time; nobody will ask why.",
-  crisisGroup: "Resources from this group",
-  close: "Close",
-  cancel: "Cancel",
-  ok: "OK",
-  send: "Send",
-  you: "You",
-  youSuffix: "{name} (you)",
+import en from "./strings/en.js";
+import es from "./strings/es.js";
+import fr from "./strings/fr.js";
+import de from "./strings/de.js";
 
-  // --- connection ---
-  connecting: "Connecting…",
-  reconnecting: "Connection lost. Reconnecting — your place in the circle is kept.",
-  reconnected: "You're connected again.",
-  offline: "You seem to be offline. We'll reconnect as soon as we can.",
+/** @typedef {string | Partial<Record<Intl.LDMLPluralRule, string>> & {other: string}} Text */
 
-  // --- landing (no invite link) ---
-  landingTitle: "Welcome to Hearth",
-  landingText: "To join a circle, open the invite link your group gave you.",
-  linkMissing: "This page needs the full invite link. Please open the link you were given again.",
+/** Each language by its code, with its own name for itself (what the switcher shows). */
+export const LANGUAGES = /** @type {const} */ ({
+  en: { name: "English", strings: en },
+  es: { name: "Español", strings: es },
+  fr: { name: "Français", strings: fr },
+  de: { name: "Deutsch", strings: de },
+});
 
-  // --- join page ---
-  joinTitle: "Before you join",
-  joinRoom: "You're joining {room}.",
-  joinWelcome: "Take your time. Nothing happens until you press the button at the bottom.",
-  confidentialityTitle: "This is a confidential space",
-  confidentialityText:
-    "What people share here stays here. Please join from somewhere private, and use headphones if others are near you.",
-  nameLabel: "Your name in the circle",
-  nameHint: "A first name or a nickname is fine. Others in the circle will see it.",
-  nameMissing: "Please type the name you'd like to use here.",
-  previewLabel: "Your camera preview (only you see this)",
-  cameraOff: "Camera is off",
-  noCamera: "No camera found. You can join with sound only.",
-  mediaBlocked:
-    "Your browser is not allowing the camera or microphone. You can still join and listen; to speak, allow them in your browser's site settings and reload.",
-  mediaBusy: "Another app is using your camera or microphone.",
-  mediaFailed: "We couldn't open your camera or microphone. You can still join and listen.",
-  micLevel: "Microphone level",
-  micLevelHint: "Say something: the bar moves when we can hear you.",
-  cameraChoice: "Camera",
-  micChoice: "Microphone",
-  deviceDefault: "Default",
-  cameraToggleOn: "Turn camera off",
-  cameraToggleOff: "Turn camera on",
-  micToggleOn: "Mute microphone",
-  micToggleOff: "Unmute microphone",
-  audioOnly: "Audio only (better for weak connections)",
-  receiveNoVideo: "Don't receive video (saves data)",
-  checkTitle: "Connection check",
-  checkRun: "Check my connection",
-  checkRunning: "Checking your connection… (a few seconds)",
-  checkGood: "Your connection looks good for video.",
-  checkAudio: "Your connection is a little weak. Audio only will probably work better.",
-  checkPoor: "Your connection is weak right now. Audio only is wiser; you may hear others with delays.",
-  checkUntested: "We couldn't test your connection; you can still join.",
-  checkBusy: "The connection check is busy right now; you can still join, or try again in a minute.",
-  checkDetails: "Round trip {rtt} ms, {loss}% lost.",
-  guidelinesTitle: "The group's guidelines",
-  guidelinesDefault: "Be kind. Listen without interrupting. What is shared here stays here. You may always pass.",
-  guidelinesUnavailable: "We couldn't load this group's guidelines. You'll see them in the waiting room.",
-  acceptLabel: "I have read the guidelines and will keep what I hear here private.",
-  acceptMissing: "Please read the guidelines and tick the box to continue.",
-  joinButton: "Join the waiting room",
-  joinFacilitator: "Open the room as facilitator",
-  joinFacilitatorNote: "You're using a facilitator link: you'll go straight into the room.",
-  joining: "Joining…",
-  badToken: "This invite link doesn't work. It may be old or mistyped — please ask your group for a fresh one.",
-  roomLocked: "The room is locked right now. Please try again a little later, or contact your facilitator.",
-  blocked: "You can't join this meeting.",
-  rateLimited: "Too many attempts from your network. Please wait a minute and try again.",
-  networkFailed: "We couldn't reach the meeting server. Please check your connection and try again.",
-  joinFailed: "Something went wrong joining. Please try again.",
+/** @typedef {keyof typeof LANGUAGES} Lang */
 
-  // --- lobby ---
-  lobbyTitle: "You're in the waiting room",
-  lobbyText: "The facilitator will let you in soon. You can stay on this page; nobody in the circle can see or hear you yet.",
-  lobbyPosition: "You're number {position} in line.",
-  lobbyFromFacilitator: "Message from the facilitator",
-  lobbyGuidelines: "While you wait: the group's guidelines",
-  letIn: "You've been let in. Welcome to the circle.",
+export const LANGUAGE_EVENT = "hearth:language";
+const STORE_KEY = "hearth.lang";
 
-  // --- circle ---
-  circleLabel: "The circle",
-  stageLabel: "Now speaking",
-  peopleLabel: "People in the circle",
-  openConversation: "Open conversation",
-  kind_share: "Sharing round",
-  kind_check_in: "Check-in round",
-  kind_check_out: "Check-out round",
-  secondPass: "second pass",
-  topicLabel: "Topic: {topic}",
-  speaking: "{name} is sharing",
-  youSpeaking: "It's your turn",
-  yourTurnHint: "Share as much or as little as you like. You can finish whenever you're ready.",
-  youreNext: "You're next. Take a breath — you can share, or pass.",
-  hasFloor: "{name} has the floor",
-  youHaveFloor: "You have the floor",
-  waitingForTurn: "Waiting for the next turn…",
-  paused: "Paused",
-  timeUp: "Time's up",
-  timeLeft: "{time} left",
-  timerLabel: "Time left for this share",
-  held: "The facilitator has stepped out. The circle is paused until they're back.",
-  roomLockedBadge: "Room locked",
-  badgeHand: "Hand raised",
-  badgeHandN: "Hand raised, number {n}",
-  badgeHandShort: "Hand {n}",
-  badgeMuted: "Muted",
-  badgeAway: "Away",
-  badgeReconnecting: "Reconnecting…",
-  badgeFacilitator: "Facilitator",
-  badgeNext: "Next",
-  badgePassed: "Passed",
-  badgeSpeaking: "Sharing",
-  noVideo: "Camera off",
+/** @param {string} code @returns {code is Lang} */
+function known(code) {
+  return Object.prototype.hasOwnProperty.call(LANGUAGES, code);
+}
 
-  // --- controls ---
-  controlsLabel: "Your controls",
-  mic: "Microphone",
-  camera: "Camera",
-  passTurn: "Pass",
-  passTurnLong: "Pass my turn",
-  finishEarly: "I'm done",
-  finishEarlyLong: "Finish my share",
-  giveBackFloor: "I'm done",
-  raiseHand: "Raise hand",
-  lowerHand: "Lower hand",
-  react: "React",
-  reactLabel: "Send a sign of support (it won't interrupt)",
-  chat: "Chat",
-  facilitate: "Facilitate",
-  more: "More",
-  leave: "Leave",
+/** The language to start in: the kept choice, else the browser's, else English. @returns {Lang} */
+function initialLanguage() {
+  try {
+    const kept = localStorage.getItem(STORE_KEY) || "";
+    if (known(kept)) return kept;
+  } catch {
+    /* no storage: follow the browser */
+  }
+  for (const tag of navigator.languages || [navigator.language]) {
+    const code = String(tag || "").toLowerCase().split("-")[0];
+    if (known(code)) return code;
+  }
+  return "en";
+}
 
-  // --- issue 17, the stage: control labels short enough for a 360 px phone (one word each,
-  // no ellipsis; the hand keeps one name whether raised or not, its state is aria-pressed) ---
-  micShort: "Mic",
-  cameraShort: "Cam",
-  raiseHandShort: "Hand",
-  lowerHandShort: "Hand",
-  reactShort: "React",
-  chatShort: "Chat",
-  facilitateShort: "Lead",
-  moreShort: "More",
-  leaveShort: "Leave",
-  // --- end of issue 17, the stage ---
+/** @type {Lang} */
+let current = initialLanguage();
+let plurals = new Intl.PluralRules(current);
+document.documentElement.lang = current;
 
-  leaveConfirmTitle: "Leave the meeting?",
-  leaveConfirmText: "You can come back with your invite link, but you may have to wait in the waiting room again.",
-  leaveConfirm: "Leave",
-  stepAway: "Step away for a moment",
-  comeBack: "I'm back",
-  awayBanner: "You've stepped away. Your camera and microphone are off, and your turn will be skipped.",
-  needSupport: "I need support",
-  supportTitle: "A private note to the facilitators",
-  supportText: "Only the facilitators will see this. They may check in with you privately.",
-  supportPlaceholder: "How are you doing? What would help?",
-  supportSent: "Your note was sent privately to the facilitators.",
-  settingsTitle: "More options",
-  countdownShow: "Show the countdown",
-  countdownEveryone: "During everyone's turn",
-  countdownSpeaker: "Only during my own turn",
-  mutedByFacilitator: "A facilitator muted your microphone. Unmute yourself when you're ready.",
-  unmute: "Unmute",
-  enableSound: "Tap to turn on sound",
+/** The current language's code ("en", "de", ...). @returns {Lang} */
+export function language() {
+  return current;
+}
 
-  // --- chat ---
-  chatTitle: "Chat",
-  chatLabel: "Messages",
-  chatEmpty: "No messages yet. Chat disappears when the meeting ends.",
-  chatPlaceholder: "Write a message",
-  chatInputLabel: "Message to everyone",
-  chatFailed: "Your message wasn't sent. Please try again.",
-
-  // --- facilitator panel ---
-  panelTitle: "Facilitator",
-  lobbySection: "Waiting room ({count})",
-  lobbyEmpty: "Nobody is waiting.",
-  admit: "Let in",
-  deny: "Decline",
-  admitAll: "Let everyone in",
-  admitLabel: "Let {name} in",
-  denyLabel: "Decline {name}",
-  lobbyMessageLabel: "Message to the waiting room",
-  lobbyMessagePlaceholder: "We'll start in a few minutes.",
-  roundSection: "Round",
-  roundSeconds: "Time per share (minutes)",
-  roundKind: "Kind of round",
-  roundOrder: "Order",
-  order_manual: "As set below",
-  order_arrival: "By arrival",
-  order_shuffle: "Shuffled",
-  order_facilitator_last: "Facilitators last",
-  roundSecondPass: "A second chance for those who passed",
-  roundOvertime: "Grace after time is up",
-  overtimeNone: "None (the facilitator moves on)",
-  overtimeSeconds: "{n} seconds, then move on",
-  startRound: "Start round",
-  roundNow: "Now: {name}",
-  roundNobody: "Between turns",
-  next: "Next",
-  back: "Back",
-  skip: "Skip",
-  pause: "Pause",
-  unpause: "Resume",
-  extend: "+1 minute",
-  endRound: "End round",
-  orderSection: "Circle order",
-  orderHint: "Drag to reorder, or focus a name and use Alt + ↑ / ↓.",
-  moveUp: "Move {name} up",
-  moveDown: "Move {name} down",
-  orderItem: "{name}, place {n} of {count}",
-  orderMoved: "{name} moved to place {n}.",
-  handsSection: "Raised hands",
-  handsEmpty: "No hands raised.",
-  handsPausedInRound: "Hands wait until the round ends.",
-  callOn: "Call on",
-  callOnLabel: "Call on {name}",
-  lowerHandLabel: "Lower {name}'s hand",
-  floorNow: "{name} has the floor.",
-  clearFloor: "Close",
-  peopleSection: "People ({count})",
-  airtime: "Spoke {time}",
-  airtimeHint: "Airtime is counted only in this browser and never sent anywhere.",
-  mute: "Mute",
-  muteLabel: "Mute {name}",
-  promote: "Make co-facilitator",
-  demote: "Make member",
-  handOver: "Hand over",
-  handOverConfirm: "Hand the facilitator role to {name}? You will become a member.",
-  remove: "Remove",
-  removeLabel: "Remove {name}",
-  removeTitle: "Remove {name} from the meeting?",
-  removeText: "They will leave the circle at once.",
-  removeBlock: "Don't let them back into this meeting",
-  notesSection: "Support notes",
-  notesEmpty: "No notes. Members can send one privately at any time.",
-  noteArrived: "A support note from {name} arrived.",
-  roomSection: "Room",
-  topicInput: "Topic",
-  topicSet: "Set topic",
-  topicClear: "Clear",
-  lock: "Lock the room",
-  unlock: "Unlock the room",
-  lockHint: "A locked room lets nobody new into the waiting room.",
-  endMeeting: "End the meeting for everyone",
-  endMeetingTitle: "End the meeting for everyone?",
-  endMeetingText: "Everyone will be disconnected, and the chat will be gone.",
-  timerVisibility: "Countdown on your screen",
-
-  // --- announcements ---
-  announceTurn: "{name}'s turn to share.",
-  announceYourTurn: "It's your turn to share. You have {time}.",
-  announceNext: "You're next.",
-  announceRoundStarted: "A {kind} has started.",
-  announceRoundEnded: "The round has ended.",
-  announceCalledOn: "{name} has the floor.",
-  announceYouCalledOn: "You've been called on. You have the floor.",
-  announceOneMinute: "One minute left.",
-  announceTimeUp: "Time is up for this share.",
-  announceJoinedLobby: "{name} is waiting to be let in.",
-  announceJoined: "{name} joined the circle.",
-  announceLeft: "{name} left.",
-  announceRemoved: "{name} was removed.",
-  announceHand: "{name} raised a hand.",
-  announceMuted: "A facilitator muted your microphone.",
-  announceRole: "You are now a facilitator.",
-  announceRoleMember: "You are now a member.",
-  announceChat: "{name}: {text}",
-  announcePaused: "The timer is paused.",
-  announceUnpaused: "The timer is running again.",
-
-  // --- the end ---
-  endedTitle: "The meeting has ended",
-  endedText: "Thank you for being here. Take good care of yourself.",
-  removedTitle: "You've been removed from this meeting",
-  removedText: "A facilitator removed you. If you think this was a mistake, please contact your group.",
-  deniedTitle: "The facilitator couldn't let you in this time",
-  deniedText: "Please contact your group if you have questions.",
-  leftTitle: "You've left the meeting",
-  leftText: "Thank you for being here. Take good care of yourself.",
-  replacedTitle: "You're connected in another tab",
-  replacedText: "This meeting was opened in another tab or window, so this one has stopped.",
-  expiredTitle: "Your place in the meeting has ended",
-  expiredText: "You were away for too long. Open your invite link again to rejoin.",
-  closedTitle: "You're disconnected",
-  closedText: "Open your invite link again to rejoin.",
-  errorGeneric: "That didn't work. Please try again.",
-  errorNotAllowed: "That isn't something you can do right now.",
-  errorRate: "That was a lot at once. Please wait a moment and try again.",
-  errorUnavailable: "The server is busy for a moment. Please try again.",
-  errorTimeout: "No answer from the server. Please check your connection and try again.",
-
-  // --- the host's page (/host) ---
-  hostTag: "Host",
-  hostSignOut: "Sign out",
-  hostSignInTitle: "Sign in to manage your rooms",
-  hostSignInText:
-    "Type the admin token you were given when this Hearth server was set up (its HEARTH_ADMIN_TOKEN). It stays in this tab only, and is forgotten when you close the tab or sign out.",
-  hostTokenLabel: "Admin token",
-  hostSignIn: "Sign in",
-  hostSigningIn: "Checking…",
-  hostTokenMissing: "Please type the admin token.",
-  hostTokenWrong: "That token was not accepted. Check HEARTH_ADMIN_TOKEN on your server and try again.",
-  hostTooMany: "Too many wrong tokens were tried from your network. Please wait {time} and try again.",
-  hostAMinute: "a minute",
-  hostSignedOut: "You're signed out. The token is forgotten in this tab.",
-  hostRoomsTitle: "Your rooms",
-  hostRoomsIntro: "Create rooms, share their links, and see which ones have a meeting going on. Names of people are never shown here, only counts.",
-  hostSummaryRooms: "{n} rooms",
-  hostSummaryRoom: "1 room",
-  hostSummaryLive: "{n} live now",
-  hostSummaryNoneLive: "none live now",
-  hostNoRooms: "No rooms yet. Create the first one below.",
-  hostNewTitle: "Create a room",
-  hostNameLabel: "Room name",
-  hostNameHint: "Members see it before they join, for example “Tuesday evening circle”.",
-  hostGuidelinesLabel: "Guidelines",
-  hostGuidelinesHint: "Members read and accept these before joining. Leave empty for Hearth's short default.",
-  hostCrisisLabel: "Crisis resources",
-  hostCrisisHint: "Shown behind the “Need help now?” button: phone numbers, services, a short note.",
-  hostShareLabel: "Default time per share (minutes)",
-  hostShareHint: "The facilitator can change it for each round.",
-  hostCreate: "Create room",
-  hostCreating: "Creating…",
-  hostCreated: "Room “{name}” created. Copy its links now.",
-  hostNameMissing: "Please give the room a name.",
-  hostShareWrong: "Please give the time per share in minutes, up to 60 (for example 3 or 2.5).",
-  hostInvalid: "The server refused this: {detail}",
-  hostLiveNow: "Live now",
-  hostQuiet: "Nobody here now",
-  hostInCircle: "{n} in the circle",
-  hostWaiting: "{n} waiting",
-  hostShareTime: "{time} per share",
-  hostRoomId: "Room id {id}",
-  hostLinksTitle: "Links for this room",
-  hostLinksOnce:
-    "Copy these now and keep them somewhere safe. Hearth keeps only a scrambled fingerprint of them, so they can't be shown again after you leave or reload this page.",
-  hostLinksGone: "Links are shown only when they're made. To get new links, use “New links” (the old ones then stop working).",
-  hostInviteLabel: "Invite link, for members (they wait in the waiting room)",
-  hostFacilitatorLabel: "Facilitator link (lets its holder run the meeting: share it only with facilitators)",
-  hostCopy: "Copy",
-  hostCopyInvite: "Copy the invite link",
-  hostCopyFacilitator: "Copy the facilitator link",
-  hostCopied: "Copied",
-  hostCopiedSay: "Link copied.",
-  hostCopyByHand: "Your browser didn't allow copying. The link is selected: press Ctrl+C (or ⌘+C), or long-press it.",
-  hostLinksDone: "I've saved them",
-  hostEdit: "Edit",
-  hostEditLabel: "Edit {name}",
-  hostEditTitle: "Edit “{name}”",
-  hostSave: "Save changes",
-  hostSaved: "Changes to “{name}” saved.",
-  hostRotate: "New links",
-  hostRotateLabel: "New links for {name}",
-  hostRotateTitle: "Make new links for “{name}”?",
-  hostRotateText:
-    "The current invite and facilitator links stop working at once. Anyone who hasn't joined yet will need the new links from you.",
-  hostRotateConfirm: "Make new links",
-  hostRotated: "New links made for “{name}”. Copy them now.",
-  hostDelete: "Delete",
-  hostDeleteLabel: "Delete {name}",
-  hostDeleteTitle: "Delete “{name}”?",
-  hostDeleteText: "Its links stop working, and a meeting going on in it now ends for everyone. This can't be undone.",
-  hostDeleteLive: "Here right now: {members} in the circle, {waiting} waiting.",
-  hostDeleteConfirm: "Delete the room",
-  hostDeleted: "Room “{name}” deleted.",
-  hostGone: "That room no longer exists; the list is updated.",
-  hostUnavailable: "The server couldn't answer just now. Please try again in a moment.",
-  hostLiveUnavailable: "Live counts are unavailable right now; the server will be asked again shortly.",
-  hostNetwork: "We couldn't reach the Hearth server. Please check your connection.",
-  hostFailed: "That didn't work. Please try again.",
-
-  // --- issue 17, the group's schedule (join page, lobby, host's page) ---
-  nextMeeting: "Next meeting: {when} (your time)",
-  meetingNow: "This meeting started at {time} (your time) and is on now.",
-  meetsEvery: "The group meets every {day}.",
-  meetsEveryOther: "The group meets every other {day}.",
-  calendarDownload: "Add to my calendar",
-  calendarHint: "A calendar file with the meeting times only: no link, nothing that lets anyone in.",
-  calendarSaved: "Calendar file downloaded. Open it to add the meetings to your calendar.",
-  lobbyStartsIn: "The meeting starts {when}.",
-  lobbyStartsNow: "The meeting is about to start.",
-  lobbyStarted: "The meeting has started. A facilitator will let you in soon.",
-  hostScheduleLegend: "Regular meeting time (optional)",
-  hostScheduleHint: "Members see the next meeting in their own time zone, and can add it to their calendar.",
-  hostWeekdayLabel: "Day",
-  hostNoSchedule: "No regular time",
-  hostTimeLabel: "Starts at",
-  hostDurationLabel: "Length (minutes)",
-  hostEveryLabel: "How often",
-  hostEveryWeek: "Every week",
-  hostEveryOtherWeek: "Every other week",
-  hostZoneLabel: "Time zone",
-  hostZoneHint: "As the group's clock reads it, for example Europe/Berlin or America/New_York.",
-  hostFirstLabel: "First meeting (date)",
-  hostFirstHint: "Needed for every other week; it must fall on the chosen day.",
-  hostScheduleTimeMissing: "Please give the time the meeting starts.",
-  hostScheduleFirstMissing: "For every other week, please give the date of a first meeting.",
-  hostMeets: "Meets every {day} at {time} ({zone})",
-  hostMeetsOther: "Meets every other {day} at {time} ({zone})",
-  hostDay_monday: "Monday",
-  hostDay_tuesday: "Tuesday",
-  hostDay_wednesday: "Wednesday",
-  hostDay_thursday: "Thursday",
-  hostDay_friday: "Friday",
-  hostDay_saturday: "Saturday",
-  hostDay_sunday: "Sunday",
-
-  // --- issue 17, never stranded (seat expired, node restart, the same-tab link) ---
-  rejoining: "Your place wasn't kept while you were away, so we're taking you back in through your link…",
-  backInLobby: "You were away for a while, so you're back in the waiting room. A facilitator will let you in again soon.",
-  backInCircle: "You're back in the circle.",
-  expiredJoinAgain: "Your place in the meeting wasn't kept while you were away. Join again below: it only takes a moment.",
-  alreadyHere: "You're already in this meeting in this tab.",
-  badLinkTitle: "This link doesn't work",
-  returningLabel: "Let people back in without knocking",
-  returningHint: "Someone who was in the circle earlier in this meeting and lost their connection comes straight back in.",
-  returningOn: "People who were here earlier come straight back in.",
-  returningOff: "People who were here earlier wait in the waiting room again.",
-  // --- end of issue 17, never stranded ---
-
-  // --- issue 17, the deadline as a cue (`timeUp` above is the quiet mark on the timer that
-  // everyone sees; the speaker also gets `timeUpSpeaker`) ---
-  timeUpSpeaker: "Time's up. Please finish your thought — there's no rush.",
-  roundAutoMove: "Move on by itself when time is up",
-  roundAutoMoveAfter: "Move on after",
-  roundAutoMoveSeconds: "{n} more seconds",
-  roundAutoMoveHint: "Off: when a share's time is up, the speaker sees a gentle “time's up” and keeps the talking piece until they finish or you move it on.",
-  // --- end of issue 17, the deadline as a cue ---
-
-  // --- issue 17, nothing for the facilitator goes unseen (support notes, the lobby, the
-  // successor, why a round is paused) ---
-  notesUnseen: "Support notes ({count} new)",
-  noteSeen: "Mark as seen",
-  noteSeenLabel: "Mark {name}'s note as seen",
-  noteWasSeen: "Seen",
-  noteFromLeft: "{name} (has left)",
-  attentionNote: "A support note from {name}",
-  attentionNotes: "{count} new support notes",
-  attentionWaiting: "{count} waiting to come in",
-  attentionOne: "{name} is waiting to come in",
-  attentionShow: "Open",
-  attentionDismiss: "Dismiss",
-  attentionLabel: "For the facilitators",
-  facilitateCount: "{count} need your attention",
-  successorLabel: "If the last facilitator drops",
-  successorNone: "Nobody: pause the circle",
-  successorHint: "The person you choose becomes facilitator if every facilitator loses their connection.",
-  pausedByFacilitator: "Paused by the facilitator",
-  pausedNoFacilitator: "Paused: waiting for a facilitator",
-  // --- end of issue 17, nothing for the facilitator goes unseen ---
-};
+/** Switch language, keep the choice, and tell every screen to redraw. @param {string} code */
+export function setLanguage(code) {
+  if (!known(code) || code === current) return;
+  current = code;
+  plurals = new Intl.PluralRules(current);
+  document.documentElement.lang = current;
+  try {
+    localStorage.setItem(STORE_KEY, current);
+  } catch {
+    /* not kept: this page still switches */
+  }
+  window.dispatchEvent(new CustomEvent(LANGUAGE_EVENT, { detail: { language: current } }));
+}
 
 /**
  * The text for `key`, with `{hole}`s filled from `vars`.
  * @param {string} key @param {Record<string, string|number>} [vars]
  */
 export function t(key, vars) {
-  const text = STRINGS[key] ?? key;
+  /** @type {Record<string, Text>} */
+  const table = LANGUAGES[current].strings;
+  const value = table[key] ?? /** @type {Record<string, Text>} */ (en)[key] ?? key;
+  let text;
+  if (typeof value === "string") text = value;
+  else {
+    const count = Number(vars?.count ?? vars?.n ?? 0);
+    text = value[plurals.select(count)] ?? value.other;
+  }
   if (!vars) return text;
   return text.replace(/\{(\w+)\}/g, (_, name) => (name in vars ? String(vars[name]) : `{${name}}`));
+}
+
+/**
+ * Words for an error code from the server (docs/protocol.md "Errors"), or "timeout" when no
+ * answer came: never the server's English `message`, always the member's language.
+ * @param {string} code
+ */
+export function errorWords(code) {
+  const key = {
+    bad_frame: "errorGeneric",
+    unknown_type: "errorGeneric",
+    too_large: "errorTooLarge",
+    invalid: "errorInvalid",
+    not_allowed: "errorNotAllowed",
+    rate_limited: "errorRate",
+    bad_token: "badToken",
+    room_locked: "roomLocked",
+    resume_expired: "expiredText",
+    unavailable: "errorUnavailable",
+    timeout: "errorTimeout",
+    internal: "errorGeneric",
+    room_error: "errorGeneric",
+  }[code];
+  return t(key || "errorGeneric");
 }

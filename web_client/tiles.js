@@ -268,7 +268,12 @@ export class Tiles {
     }
     if (stream && audio.srcObject !== stream) {
       audio.srcObject = stream;
-      audio.play().catch(() => this.deps.onSoundBlocked());
+      audio.play().catch((/** @type {unknown} */ err) => {
+        // Only a NotAllowedError means the browser wants a tap first. An AbortError is
+        // harmless: the stream was replaced (a reload or a rejoin reconnects) and the newer
+        // play() takes over; taking it for blocked sound asked people for a needless tap.
+        if (err instanceof DOMException && err.name === "NotAllowedError") this.deps.onSoundBlocked();
+      });
     }
   }
 
