@@ -3,7 +3,7 @@
 // panel open as sheets over the circle, on a desktop they sit beside it.
 
 import { h, fill, setText, show } from "./dom.js";
-import { t } from "./strings.js";
+import { LANGUAGES, language, setLanguage, t } from "./strings.js";
 import { Tiles } from "./tiles.js";
 import { icon } from "./icons.js";
 import { ChatPanel } from "./chat.js";
@@ -318,6 +318,7 @@ export class CircleScreen {
       toggle("more-audio-only", "audioOnly", local.audioOnly, a.setAudioOnly),
       toggle("more-receive-no-video", "receiveNoVideo", !local.receiveVideo, (on) => a.setReceiveVideo(!on)),
       countdown,
+      languageRow(),
       h("div", { class: "dialog-buttons" }, h("button", { type: "submit", class: "primary", value: "" }, t("close"))),
     );
     fill(dialog, form);
@@ -335,4 +336,24 @@ export class CircleScreen {
     );
     dialog.showModal();
   }
+}
+
+/**
+ * The language choice inside "More": on a phone the circle's top bar has no room for the
+ * switcher beside "Need help now?", so there it lives here (style.css hides the top bar's).
+ */
+function languageRow() {
+  const select = document.createElement("select");
+  select.id = "more-language";
+  select.className = "language-select";
+  for (const [code, { name }] of Object.entries(LANGUAGES)) {
+    const option = document.createElement("option");
+    option.value = code;
+    option.lang = code;
+    option.textContent = name;
+    select.append(option);
+  }
+  select.value = language();
+  select.addEventListener("change", () => setLanguage(select.value));
+  return h("div", { class: "check-row language-row" }, h("label", { for: "more-language", text: "languageLabel" }), select);
 }

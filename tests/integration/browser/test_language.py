@@ -147,6 +147,13 @@ def test_german_on_a_phone_fits(browser: Browser, hearth: Node) -> None:
         assert no_control_label_cut(greta) == []
         page_overflow = greta.js("() => document.documentElement.scrollWidth - window.innerWidth")
         assert page_overflow <= 0, f"the page is {page_overflow}px wider than the phone"
+        # In the circle on a phone the top bar leaves the language to "More" (the stage needs
+        # the height); it switches from there.
+        expect(page.locator(".topbar .language-select")).to_be_hidden()
+        page.click("#more-button")
+        page.select_option("#more-language", "es")
+        expect(page.locator("#mic-button .control-label .short")).not_to_have_text("Mikro")
+        expect(page.locator("html")).to_have_attribute("lang", "es")
         assert_clean(*people)
     finally:
         close(*people)
