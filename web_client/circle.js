@@ -3,7 +3,8 @@
 // panel open as sheets over the circle, on a desktop they sit beside it.
 
 import { h, fill, setText, show } from "./dom.js";
-import { LANGUAGES, language, setLanguage, t } from "./strings.js";
+import { t } from "./strings.js";
+import { offerLanguages } from "./language.js";
 import { Tiles } from "./tiles.js";
 import { icon } from "./icons.js";
 import { ChatPanel } from "./chat.js";
@@ -346,14 +347,6 @@ function languageRow() {
   const select = document.createElement("select");
   select.id = "more-language";
   select.className = "language-select";
-  for (const [code, { name }] of Object.entries(LANGUAGES)) {
-    const option = document.createElement("option");
-    option.value = code;
-    option.lang = code;
-    option.textContent = name;
-    select.append(option);
-  }
-  select.value = language();
-  select.addEventListener("change", () => setLanguage(select.value));
+  offerLanguages(select);
   return h("div", { class: "check-row language-row" }, h("label", { for: "more-language", text: "languageLabel" }), select);
 }

@@ -95,9 +95,18 @@ class Person:
 
 
 def open_link(
-    browser: Browser, url: str, name: str, *, viewport: dict[str, int] = DESKTOP
+    browser: Browser,
+    url: str,
+    name: str,
+    *,
+    viewport: dict[str, int] = DESKTOP,
+    **context_options: Any,
 ) -> Person:
-    context = browser.new_context(viewport=viewport, locale="en-GB", reduced_motion="reduce")
+    """A person's page at `url`, in a context of its own; `context_options` go to
+    Playwright's new_context over the defaults (British English, reduced motion), e.g.
+    `locale`, `timezone_id`, `ignore_https_errors`."""
+    options: dict[str, Any] = {"locale": "en-GB", "reduced_motion": "reduce", **context_options}
+    context = browser.new_context(viewport=viewport, **options)
     context.set_default_timeout(WAIT_MS)
     page = context.new_page()
     person = Person(name, page)

@@ -11,14 +11,11 @@ control label is cut and the top bar fits the width.
 
 from __future__ import annotations
 
-from typing import Any
-
 from playwright.sync_api import Browser, expect
 
 from tests.integration.browser.people import (
     DESKTOP,
     PHONE,
-    WAIT_MS,
     Person,
     admit,
     assert_clean,
@@ -31,20 +28,8 @@ from tests.integration.nodes import Node
 
 
 def open_in(browser: Browser, url: str, name: str, locale: str, viewport: dict[str, int]) -> Person:
-    """Like people.open_link, with the browser's language set."""
-    context = browser.new_context(viewport=viewport, locale=locale, reduced_motion="reduce")
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    person = Person(name, page)
-
-    def console(message: Any) -> None:
-        if message.type == "error" and not message.location.get("url", "").endswith("/api/check"):
-            person.problems.append(f"console: {message.text} ({message.location})")
-
-    page.on("console", console)
-    page.on("pageerror", lambda exc: person.problems.append(f"pageerror: {exc}"))
-    page.goto(url)
-    return person
+    """`people.open_link` with the browser's language set."""
+    return open_link(browser, url, name, viewport=viewport, locale=locale)
 
 
 def no_control_label_cut(person: Person) -> list[str]:

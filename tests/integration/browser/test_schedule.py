@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import icalendar
@@ -20,12 +19,12 @@ from playwright.sync_api import Browser, expect
 from tests.integration.browser.people import (
     DESKTOP,
     PHONE,
-    WAIT_MS,
     Person,
     assert_clean,
     close,
     join,
     make_room,
+    open_link,
 )
 from tests.integration.browser.test_host_page import api_room, open_host, room_card, sign_in
 from tests.integration.nodes import Node
@@ -50,25 +49,10 @@ def schedule_starting_in(minutes: int) -> tuple[dict[str, object], dt.datetime]:
 
 
 def open_in_zone(browser: Browser, url: str, name: str, viewport: dict[str, int]) -> Person:
-    context = browser.new_context(
-        viewport=viewport,
-        locale="en-GB",
-        timezone_id=MEMBER_ZONE,
-        reduced_motion="reduce",
-        accept_downloads=True,
+    """`people.open_link` in the member's own time zone, downloads allowed."""
+    return open_link(
+        browser, url, name, viewport=viewport, timezone_id=MEMBER_ZONE, accept_downloads=True
     )
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    person = Person(name, page)
-
-    def console(message: Any) -> None:
-        if message.type == "error" and not message.location.get("url", "").endswith("/api/check"):
-            person.problems.append(f"console: {message.text} ({message.location})")
-
-    page.on("console", console)
-    page.on("pageerror", lambda exc: person.problems.append(f"pageerror: {exc}"))
-    page.goto(url)
-    return person
 
 
 def test_join_page_calendar_file_and_lobby_countdown(browser: Browser, hearth: Node) -> None:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, ViewportSize
+from playwright.sync_api import Browser
 
 from tests import caddy as caddy_module
 from tests import coturn as coturn_module
@@ -33,7 +33,7 @@ from tests import redis_server
 from tests.caddy import Caddy
 from tests.coturn import Coturn
 from tests.integration.browser.conftest import browser  # the browser tests' Chromium
-from tests.integration.browser.people import DESKTOP, WAIT_MS, Person, Room
+from tests.integration.browser.people import Person, Room, open_link
 from tests.integration.meeting import LOOSE_LIMITS
 from tests.integration.nodes import Node, NodeFactory
 from tests.redis_server import RedisServer
@@ -107,22 +107,4 @@ def site(tmp_path: Path, node_factory: NodeFactory) -> Iterator[Site]:
 
 def open_https(browser: Browser, url: str, name: str) -> Person:
     """`people.open_link` for a page behind Caddy: the context accepts its certificate."""
-    context = browser.new_context(
-        viewport=ViewportSize(width=DESKTOP["width"], height=DESKTOP["height"]),
-        locale="en-GB",
-        reduced_motion="reduce",
-        ignore_https_errors=True,
-    )
-    context.set_default_timeout(WAIT_MS)
-    page = context.new_page()
-    person = Person(name, page)
-
-    def console(message: ConsoleMessage) -> None:
-        # As in people.open_link: the refused connection check is handled by the page.
-        if message.type == "error" and not message.location.get("url", "").endswith("/api/check"):
-            person.problems.append(f"console: {message.text} ({message.location})")
-
-    page.on("console", console)
-    page.on("pageerror", lambda exc: person.problems.append(f"pageerror: {exc}"))
-    page.goto(url)
-    return person
+    return open_link(browser, url, name, ignore_https_errors=True)
