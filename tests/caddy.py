@@ -19,11 +19,9 @@ pick the port first when that matters:
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
-import signal
 import ssl
 import subprocess
 import time
@@ -33,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.redis_server import free_port
+from tests.tools import stop_process
 
 BINARY = shutil.which("caddy") or "/usr/bin/caddy"
 START_SECONDS = 15.0
@@ -205,15 +204,7 @@ class Caddy:
     def stop(self) -> None:
         """SIGTERM (Caddy closes its listeners and proxied WebSockets), then kill at 10 s."""
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(STOP_SECONDS)
+        stop_process(process, STOP_SECONDS)
 
     def __enter__(self) -> Caddy:
         return self

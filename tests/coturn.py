@@ -19,14 +19,12 @@ trusts that CA unless a test loads `ca_path` (or points SSL_CERT_FILE at it).
 
 from __future__ import annotations
 
-import contextlib
 import datetime
 import ipaddress
 import os
 import random
 import secrets
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -37,6 +35,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tests.tools import stop_process
 
 BINARY = shutil.which("turnserver") or "/usr/bin/turnserver"
 START_SECONDS = 10.0
@@ -321,15 +321,7 @@ class Coturn:
 
     def stop(self) -> None:
         process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(STOP_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(STOP_SECONDS)
+        stop_process(process, STOP_SECONDS)
 
     def __enter__(self) -> Coturn:
         return self

@@ -7,7 +7,10 @@ developer's machine it skips the test, with the package to install in the reason
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import subprocess
 from typing import NoReturn
 
 import pytest
@@ -18,3 +21,16 @@ def missing_tool(reason: str) -> NoReturn:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{reason} (CI: make test should have installed it)")
     pytest.skip(reason)
+
+
+def stop_process(process: subprocess.Popen[bytes] | None, seconds: float) -> None:
+    """SIGTERM a server the tests started, then kill it if it has not gone within `seconds`."""
+    if process is None or process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(seconds)
